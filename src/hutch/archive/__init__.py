@@ -1,0 +1,1 @@
+"""The archive layer: where file systems meet repositories."""

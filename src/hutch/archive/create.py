@@ -1,0 +1,310 @@
+"""The create pipeline: walk -> read -> chunk -> id -> dedup -> compress ->
+encrypt -> pack -> upload.
+
+The walk, reading and chunking run in the calling thread; id, dedup check,
+compression and encryption of each chunk run in a thread pool (the C code
+they call releases the GIL); packs are uploaded by the writer's own thread.
+Items stay in walk order: each waits in an ordered queue until its chunks
+are done, then goes into the item stream.
+"""
+
+import os
+import pwd
+import socket
+import stat
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from ..chunker import DEFAULT as DEFAULT_CHUNKER
+from ..chunker import Chunker, ChunkerParams
+from ..compress import Compressor, parse_spec
+from ..crypto.objects import ObjectKind
+from ..errors import ArchiveExists, HutchError
+from ..repo.archives import ArchiveEntry, ArchiveList
+from ..repo.repository import Repository
+from ..repo.writer import RepoWriter
+from .filescache import FilesCache
+from .item import item_from_stat, read_xattrs
+from .itemstream import ItemStreamWriter
+from .patterns import PatternMatcher
+from .report import Reporter
+from .walk import Walker
+
+WINDOW_BYTES = 96 * 1024 * 1024
+CACHEDIR_TAG = b"CACHEDIR.TAG"
+
+
+class BackupFailed(HutchError):
+    """The pipeline failed (store error, ...): the backup stops, nothing is committed."""
+
+
+@dataclass
+class CreateOptions:
+    compression: Compressor = field(default_factory=lambda: parse_spec("lz4"))
+    chunker_params: ChunkerParams = DEFAULT_CHUNKER
+    files_cache: str = "ctime,size,inode"
+    one_file_system: bool = False
+    numeric_ids: bool = False
+    exclude_caches: bool = False
+    exclude_if_present: list[bytes] = field(default_factory=list)
+    read_special: bool = False
+    dry_run: bool = False
+    comment: str = ""
+    timestamp: str | None = None
+    series: str = ""
+    command_line: list[str] = field(default_factory=list)
+    stdin_name: str = "stdin"
+    stdin_mode: int = 0o660
+    threads: int = 0
+
+
+@dataclass
+class Stats:
+    nfiles: int = 0
+    original_size: int = 0
+    compressed_size: int = 0
+    deduplicated_size: int = 0
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class _Pending:
+    item: dict
+    status: str
+    futures: list[Future] = field(default_factory=list)
+    chunks: list | None = None
+    st: os.stat_result | None = None
+    size: int = 0
+
+
+def local_timestamp(t: float | None = None) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(t if t is not None else time.time()))
+
+
+class ArchiveCreator:
+    def __init__(self, repo: Repository, options: CreateOptions, reporter: Reporter):
+        self.repo = repo
+        self.options = options
+        self.reporter = reporter
+        self.key = repo.key
+        self.chunker = Chunker(options.chunker_params, repo.key.chunker_seed)
+        self.compressor = options.compression
+        self.stats = Stats()
+        self.start_ns = time.time_ns()
+        self._queue: deque[_Pending] = deque()
+        self._in_flight = 0
+        self._hardlinks: dict[tuple[int, int], bytes] = {}
+        self._hardlink_chunks: dict[bytes, list] = {}
+        self.writer: RepoWriter | None = None
+        self.items: ItemStreamWriter | None = None
+        self.files_cache: FilesCache | None = None
+        self._pool: ThreadPoolExecutor | None = None
+
+    # -- the chunk work that runs in threads ---------------------------
+
+    def _process_chunk(self, data: bytes) -> tuple[bytes, int, bytes | None, int]:
+        chunk_id = self.key.chunk_id(data)
+        if self.writer.has(chunk_id):
+            return chunk_id, len(data), None, 0
+        compressed = self.compressor.compress(data)
+        blob = self.writer.cipher.seal(ObjectKind.CHUNK, chunk_id, compressed)
+        return chunk_id, len(data), blob, len(compressed)
+
+    # -- the ordered queue ---------------------------------------------
+
+    def _enqueue(self, pending: _Pending) -> None:
+        self._queue.append(pending)
+        self._drain(WINDOW_BYTES)
+
+    def _drain(self, limit: int) -> None:
+        while self._queue:
+            head = self._queue[0]
+            if self._in_flight <= limit and not all(f.done() for f in head.futures):
+                return
+            self._queue.popleft()
+            self._finish(head)
+
+    def _finish(self, pending: _Pending) -> None:
+        item = pending.item
+        if pending.futures:
+            chunks = []
+            for fut in pending.futures:
+                try:
+                    chunk_id, size, blob, csize = fut.result()
+                except Exception as e:
+                    # Not the current file's fault: the pipeline itself failed.
+                    raise BackupFailed(f"backup failed while storing {item['path']!r}: {e}") from e
+                self._in_flight -= size
+                if blob is not None and not self.writer.has(chunk_id):
+                    self.writer.add(chunk_id, blob)
+                    self.stats.compressed_size += csize
+                    self.stats.deduplicated_size += len(blob)
+                chunks.append([chunk_id, size])
+            pending.chunks = chunks
+        if pending.chunks is not None:
+            item["chunks"] = pending.chunks
+            if "hlid" in item:
+                self._hardlink_chunks.setdefault(item["hlid"], pending.chunks)
+            if pending.st is not None:
+                self.files_cache.remember(item["path"], pending.st, pending.chunks, self.start_ns)
+        elif "hlid" in item and item["hlid"] in self._hardlink_chunks:
+            item["chunks"] = self._hardlink_chunks[item["hlid"]]
+        self.items.add(item)
+        self.reporter.file_status(pending.status, item["path"])
+
+    # -- running a backup ----------------------------------------------
+
+    def run(
+        self, name: str, paths: list[bytes], matcher: PatternMatcher, stdin=None
+    ) -> ArchiveEntry:
+        archives = ArchiveList(self.repo)
+        if not self.options.dry_run and archives.exists(name):
+            raise ArchiveExists(f"archive {name!r} already exists; choose another name")
+        start = time.time()
+        series_id = self.key.opaque_id(b"series", (self.options.series or name).encode())
+        cache_path = (
+            os.path.join(self.repo.cache_dir, f"files-{series_id.hex()[:32]}")
+            if self.repo.cache_dir
+            else None
+        )
+        self.files_cache = FilesCache(cache_path, self.options.files_cache, self.key)
+        self.writer = RepoWriter(self.repo)
+        self.items = ItemStreamWriter(self.writer, self.compressor)
+        self._pool = ThreadPoolExecutor(max_workers=self.options.threads or os.cpu_count() or 2)
+        try:
+            if stdin is not None:
+                self._add_stdin(stdin)
+            else:
+                walker = Walker(self, matcher)
+                for path in paths:
+                    walker.walk_root(path)
+            self._drain(-1)
+            entry = ArchiveEntry(
+                name=name,
+                items=self.items.finish(),
+                time=self.options.timestamp or local_timestamp(start),
+                end=local_timestamp(),
+                hostname=socket.gethostname(),
+                username=_username(),
+                comment=self.options.comment,
+                command_line=self.options.command_line,
+                chunker_params=self.options.chunker_params.describe(),
+                stats=self.stats.to_dict(),
+                series=series_id,
+            )
+            if self.options.dry_run:
+                return entry
+            self.writer.flush()
+            archives.add(entry)  # the commit point
+            self.files_cache.save()
+            return entry
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self.writer.close()
+            self.reporter.finish_progress()
+
+    # -- called by the walker ------------------------------------------
+
+    def add_item(self, item: dict, status: str) -> None:
+        self._enqueue(_Pending(item, status))
+
+    def add_regular(self, fs_path: bytes, path: bytes, st: os.stat_result) -> None:
+        item = item_from_stat(path, st, self.options.numeric_ids)
+        self.stats.nfiles += 1
+        if st.st_nlink > 1:
+            hl_key = (st.st_dev, st.st_ino)
+            hlid = self._hardlinks.get(hl_key)
+            if hlid is not None:
+                item["hlid"] = hlid
+                item["size"] = st.st_size
+                self._enqueue(_Pending(item, "h"))
+                return
+            item["hlid"] = self._hardlinks[hl_key] = os.urandom(16)
+        if self.options.dry_run:
+            self._enqueue(_Pending(item, "-"))
+            return
+        chunks = self.files_cache.lookup(path, st)
+        if chunks is not None and all(bytes(c[0]) in self.repo.index for c in chunks):
+            read_xattrs(fs_path, item)
+            item["size"] = st.st_size
+            self.stats.original_size += st.st_size
+            self._enqueue(_Pending(item, "U", chunks=[[bytes(i), n] for i, n in chunks]))
+            return
+        status = "A" if chunks is None else "M"
+        pending = _Pending(item, status, st=st)
+        fd = os.open(fs_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NOCTTY | _noatime(st))
+        with os.fdopen(fd, "rb", buffering=0) as f:
+            before = os.fstat(f.fileno())
+            read_xattrs(fs_path, item)
+            size = self._read_chunks(f, pending, path)
+            after = os.fstat(f.fileno())
+        item["size"] = size
+        if (before.st_mtime_ns, before.st_size) != (after.st_mtime_ns, after.st_size) or (
+            size != after.st_size
+        ):
+            pending.status = "C"
+            pending.st = None  # never trust the files cache for a file that changed
+            self.reporter.warning(f"{os.fsdecode(fs_path)}: file changed while we backed it up")
+        self._enqueue(pending)
+
+    def add_special_content(self, fs_path: bytes, path: bytes, st: os.stat_result) -> None:
+        """--read-special: the bytes a device or pipe yields, as a regular file."""
+        item = item_from_stat(path, st, self.options.numeric_ids)
+        item["mode"] = stat.S_IFREG | stat.S_IMODE(st.st_mode)
+        item.pop("rdev", None)
+        self.stats.nfiles += 1
+        pending = _Pending(item, "A")
+        if not self.options.dry_run:
+            with open(fs_path, "rb", buffering=0) as f:
+                item["size"] = self._read_chunks(f, pending, path)
+        self._enqueue(pending)
+
+    def _read_chunks(self, f, pending: _Pending, path: bytes) -> int:
+        size = 0
+        for data in self.chunker.chunks_of_file(f):
+            size += len(data)
+            self._in_flight += len(data)
+            pending.futures.append(self._pool.submit(self._process_chunk, data))
+            self.stats.original_size += len(data)
+            if self._in_flight > WINDOW_BYTES:
+                self._drain(WINDOW_BYTES)
+            self.reporter.progress(
+                original_size=self.stats.original_size, nfiles=self.stats.nfiles, path=path
+            )
+        return size
+
+    def _add_stdin(self, stream) -> None:
+        now = time.time_ns()
+        item = {
+            "path": os.fsencode(self.options.stdin_name).lstrip(b"/"),
+            "mode": stat.S_IFREG | self.options.stdin_mode,
+            "uid": os.getuid(),
+            "gid": os.getgid(),
+            "user": _username(),
+            "group": None,
+            "mtime": now,
+            "atime": now,
+            "ctime": now,
+        }
+        self.stats.nfiles += 1
+        pending = _Pending(item, "A")
+        item["size"] = self._read_chunks(stream, pending, item["path"])
+        self._enqueue(pending)
+
+
+def _noatime(st: os.stat_result) -> int:
+    # O_NOATIME is refused (EPERM) on files we don't own unless we are root.
+    if st.st_uid == os.geteuid() or os.geteuid() == 0:
+        return getattr(os, "O_NOATIME", 0)
+    return 0
+
+
+def _username() -> str:
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return str(os.getuid())

@@ -1,0 +1,229 @@
+"""Restoring an archive into a folder (or its file contents to a stream).
+
+Items are read twice, by two iterators over the item stream: one runs ahead
+to feed the chunk reader (which fetches and decrypts in threads), the other
+writes files in order. So memory stays bounded whatever the archive's size.
+"""
+
+import errno
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ..crypto.objects import ObjectKind
+from ..errors import HutchError, IntegrityError
+from ..repo.archives import ArchiveEntry
+from ..repo.reader import ChunkReader
+from ..repo.repository import Repository
+from .item import MetadataRestorer
+from .itemstream import iter_items
+from .patterns import PatternMatcher
+from .report import Reporter
+
+# Runs of zeros of at least this size (aligned in the chunk) become holes.
+_HOLE_BLOCK = 64 * 1024
+_ZEROS = bytes(_HOLE_BLOCK)
+
+
+@dataclass
+class ExtractOptions:
+    numeric_ids: bool = False
+    sparse: bool = False
+    strip_components: int = 0
+    dry_run: bool = False
+    stdout: object = None  # a binary stream: write file contents there instead
+
+
+def selected_items(
+    reader: ChunkReader, entry: ArchiveEntry, matcher: PatternMatcher, strip: int
+) -> Iterator[dict]:
+    """Items chosen by the patterns, with `fs_path` set (components stripped)."""
+    for item in iter_items(reader, entry):
+        path = item["path"]
+        if not matcher.empty and not matcher.match(path):
+            continue
+        parts = path.split(b"/")
+        if not path or path.startswith(b"/") or b".." in parts:
+            raise IntegrityError(f"archive {entry.name!r} holds an unsafe path {path!r}")
+        if strip:
+            if len(parts) <= strip:
+                continue
+            parts = parts[strip:]
+        item["fs_path"] = b"/".join(parts)
+        yield item
+
+
+def _data_items(items: Iterator[dict]) -> Iterator[dict]:
+    """The items whose chunks are read: regular files, the first of each
+    hardlink group."""
+    seen: set[bytes] = set()
+    for item in items:
+        if not stat.S_ISREG(item["mode"]):
+            continue
+        hlid = item.get("hlid")
+        if hlid is not None:
+            if hlid in seen:
+                continue
+            seen.add(hlid)
+        yield item
+
+
+class Extractor:
+    def __init__(self, repo: Repository, options: ExtractOptions, reporter: Reporter):
+        self.repo = repo
+        self.options = options
+        self.reporter = reporter
+        self.restorer = MetadataRestorer(options.numeric_ids, reporter)
+        self.reader = ChunkReader(repo)
+        self._safe_dirs: set[bytes] = {b""}
+        self._hardlinks: dict[bytes, bytes] = {}
+        self._dirs: list[tuple[bytes, dict]] = []
+
+    def run(self, entry: ArchiveEntry, matcher: PatternMatcher) -> None:
+        strip = self.options.strip_components
+
+        def chunk_ids():
+            for item in _data_items(selected_items(self.reader, entry, matcher, strip)):
+                for chunk_id, _ in item.get("chunks", []):
+                    yield bytes(chunk_id)
+
+        self._chunks = self.reader.iter_get(ObjectKind.CHUNK, chunk_ids())
+        try:
+            for item in selected_items(self.reader, entry, matcher, strip):
+                self._extract_item(item)
+            for fs_path, item in reversed(self._dirs):
+                self._apply_metadata(fs_path, item)
+        finally:
+            self.reader.close()
+        for pattern in matcher.unmatched_includes():
+            self.reporter.warning(f"include pattern never matched: {pattern}")
+
+    def _extract_item(self, item: dict) -> None:
+        fs_path = item["fs_path"]
+        mode = item["mode"]
+        self.reporter.file_status("", item["path"])
+        hlid = item.get("hlid")
+        is_data = stat.S_ISREG(mode) and (hlid is None or hlid not in self._hardlinks)
+        if self.options.stdout is not None or self.options.dry_run:
+            if is_data:
+                if hlid is not None:
+                    self._hardlinks[hlid] = fs_path
+                self._write_content(item, None)
+            return
+        try:
+            self._prepare_parent(fs_path)
+            if stat.S_ISDIR(mode):
+                self._make_dir(fs_path)
+                self._dirs.append((fs_path, item))
+                return
+            self._clear(fs_path)
+            if stat.S_ISREG(mode):
+                if not is_data:
+                    os.link(self._hardlinks[hlid], fs_path)
+                    return
+                if hlid is not None:
+                    self._hardlinks[hlid] = fs_path
+                self._write_file(fs_path, item)
+            elif stat.S_ISLNK(mode):
+                os.symlink(item["target"], fs_path)
+                self._apply_metadata(fs_path, item)
+            elif stat.S_ISFIFO(mode):
+                os.mkfifo(fs_path)
+                self._apply_metadata(fs_path, item)
+            elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+                os.mknod(fs_path, mode, item.get("rdev", 0))
+                self._apply_metadata(fs_path, item)
+        except OSError as e:
+            self.reporter.warning(f"{os.fsdecode(fs_path)}: cannot restore: {e.strerror}")
+
+    def _prepare_parent(self, fs_path: bytes) -> None:
+        """Make the parent folders; refuse to follow a symlink out of the target."""
+        parent = os.path.dirname(fs_path)
+        if parent in self._safe_dirs:
+            return
+        self._prepare_parent(parent)
+        try:
+            st = os.lstat(parent)
+        except FileNotFoundError:
+            os.mkdir(parent, 0o700)
+            st = os.lstat(parent)
+        if not stat.S_ISDIR(st.st_mode):
+            raise OSError(errno.ENOTDIR, f"{os.fsdecode(parent)} is not a folder")
+        self._safe_dirs.add(parent)
+
+    def _make_dir(self, fs_path: bytes) -> None:
+        try:
+            os.mkdir(fs_path, 0o700)
+        except FileExistsError:
+            if not stat.S_ISDIR(os.lstat(fs_path).st_mode):
+                os.unlink(fs_path)
+                os.mkdir(fs_path, 0o700)
+        self._safe_dirs.add(fs_path)
+
+    def _clear(self, fs_path: bytes) -> None:
+        try:
+            st = os.lstat(fs_path)
+        except FileNotFoundError:
+            return
+        if stat.S_ISDIR(st.st_mode):
+            os.rmdir(fs_path)
+        else:
+            os.unlink(fs_path)
+
+    def _write_file(self, fs_path: bytes, item: dict) -> None:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+        fd = os.open(fs_path, flags, 0o600)
+        try:
+            self._write_content(item, fd)
+            os.ftruncate(fd, item.get("size", 0))
+            self.restorer.restore(fs_path, item, fd=fd)
+        finally:
+            os.close(fd)
+
+    def _write_content(self, item: dict, fd: int | None) -> None:
+        """Consume the item's chunks; write them to fd, stdout, or nowhere."""
+        damaged = 0
+        sparse = self.options.sparse and fd is not None
+        for _, size in item.get("chunks", []):
+            data = next(self._chunks)
+            if isinstance(data, HutchError):
+                damaged += 1
+                data = None
+            if fd is None:
+                if data is not None and self.options.stdout is not None:
+                    self.options.stdout.write(data)
+            elif data is None:
+                os.lseek(fd, size, os.SEEK_CUR)  # zeros where data is lost
+            elif sparse:
+                _write_sparse(fd, data)
+            else:
+                _write_all(fd, data)
+        if damaged:
+            self.reporter.error(
+                f"{os.fsdecode(item['path'])}: damaged: {damaged} chunk(s) could not be read "
+                "or failed authentication; the rest of the file was restored"
+            )
+
+    def _apply_metadata(self, fs_path: bytes, item: dict) -> None:
+        try:
+            self.restorer.restore(fs_path, item)
+        except OSError as e:
+            self.reporter.warning(f"{os.fsdecode(fs_path)}: cannot restore metadata: {e.strerror}")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def _write_sparse(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    for i in range(0, len(view), _HOLE_BLOCK):
+        block = view[i : i + _HOLE_BLOCK]
+        if len(block) == _HOLE_BLOCK and block == _ZEROS:
+            os.lseek(fd, _HOLE_BLOCK, os.SEEK_CUR)
+        else:
+            _write_all(fd, block)

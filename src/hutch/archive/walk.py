@@ -1,0 +1,139 @@
+"""Walking the file system for a backup: which paths to visit, in which
+order, and what each kind of file becomes."""
+
+import errno
+import os
+import stat
+
+from .item import item_from_stat, read_xattrs
+from .patterns import PatternMatcher
+
+CACHEDIR_TAG = b"CACHEDIR.TAG"
+CACHEDIR_SIGNATURE = b"Signature: 8a477f597d28d172789f06886806bc55"
+_TYPE_STATUS = {
+    stat.S_IFDIR: "d",
+    stat.S_IFLNK: "s",
+    stat.S_IFIFO: "f",
+    stat.S_IFCHR: "c",
+    stat.S_IFBLK: "b",
+}
+
+
+def archive_path(fs_path: bytes) -> bytes:
+    """The path as stored: relative, normalised, no leading slash or `..`."""
+    path = os.path.normpath(fs_path)
+    while path.startswith((b"/", b"../")):
+        path = path.lstrip(b"/")
+        if path.startswith(b"../"):
+            path = path[3:]
+    if path in (b".", b".."):
+        return b""
+    return path
+
+
+class Walker:
+    def __init__(self, creator, matcher: PatternMatcher):
+        self.creator = creator
+        self.options = creator.options
+        self.reporter = creator.reporter
+        self.matcher = matcher
+
+    def walk_root(self, fs_path: bytes) -> None:
+        try:
+            st = os.lstat(fs_path)
+        except OSError as e:
+            self.reporter.warning(f"{os.fsdecode(fs_path)}: {e.strerror}")
+            self.reporter.file_status("E", fs_path)
+            return
+        self._visit(fs_path, archive_path(fs_path), st, st.st_dev)
+
+    def _visit(self, fs_path: bytes, path: bytes, st: os.stat_result, root_dev: int) -> None:
+        is_dir = stat.S_ISDIR(st.st_mode)
+        if path:
+            include, recurse = self.matcher.decide(path, is_dir)
+        else:
+            include, recurse = True, True  # the root "." of a relative backup
+        if not include:
+            self.reporter.file_status("x", path)
+            if not (is_dir and recurse):
+                return
+        try:
+            if is_dir:
+                self._directory(fs_path, path, st, include, root_dev)
+            elif include:
+                self._non_directory(fs_path, path, st)
+        except OSError as e:
+            if e.errno == errno.ENOENT:
+                self.reporter.warning(f"{os.fsdecode(fs_path)}: vanished while we backed it up")
+            else:
+                self.reporter.warning(f"{os.fsdecode(fs_path)}: {e.strerror}")
+            self.reporter.file_status("E", path)
+
+    def _directory(self, fs_path, path, st, include, root_dev) -> None:
+        tagged = self._excluded_by_tag(fs_path)
+        if include and path and not tagged:
+            item = item_from_stat(path, st, self.options.numeric_ids)
+            read_xattrs(fs_path, item)
+            self.creator.add_item(item, "d")
+        if tagged:
+            self.reporter.file_status("x", path)
+            return
+        if self.options.one_file_system and st.st_dev != root_dev:
+            return
+        try:
+            with os.scandir(fs_path) as it:
+                names = sorted(entry.name for entry in it)
+        except OSError as e:
+            self.reporter.warning(f"{os.fsdecode(fs_path)}: cannot read folder: {e.strerror}")
+            self.reporter.file_status("E", path)
+            return
+        for name in names:
+            child_fs = os.path.join(fs_path, name)
+            child = os.path.join(path, name) if path else name
+            try:
+                child_st = os.lstat(child_fs)
+            except OSError as e:
+                if e.errno != errno.ENOENT:
+                    self.reporter.warning(f"{os.fsdecode(child_fs)}: {e.strerror}")
+                    self.reporter.file_status("E", child)
+                continue
+            if self.options.one_file_system and child_st.st_dev != st.st_dev:
+                if stat.S_ISDIR(child_st.st_mode):
+                    # The mount point itself is kept (empty), as borg does.
+                    item = item_from_stat(child, child_st, self.options.numeric_ids)
+                    if self.matcher.decide(child, True)[0]:
+                        self.creator.add_item(item, "d")
+                    continue
+            self._visit(child_fs, child, child_st, root_dev)
+
+    def _excluded_by_tag(self, fs_path: bytes) -> bool:
+        for name in self.options.exclude_if_present:
+            if os.path.lexists(os.path.join(fs_path, name)):
+                return True
+        if self.options.exclude_caches:
+            try:
+                with open(os.path.join(fs_path, CACHEDIR_TAG), "rb") as f:
+                    return f.read(len(CACHEDIR_SIGNATURE)) == CACHEDIR_SIGNATURE
+            except OSError:
+                return False
+        return False
+
+    def _non_directory(self, fs_path: bytes, path: bytes, st: os.stat_result) -> None:
+        mode = st.st_mode
+        if stat.S_ISREG(mode):
+            self.creator.add_regular(fs_path, path, st)
+            return
+        if stat.S_ISSOCK(mode):
+            self.reporter.info(f"{os.fsdecode(fs_path)}: socket skipped")
+            return
+        if self.options.read_special and (
+            stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode)
+        ):
+            # Store the content of the device or pipe as a regular file.
+            self.creator.add_special_content(fs_path, path, st)
+            return
+        item = item_from_stat(path, st, self.options.numeric_ids)
+        if stat.S_ISLNK(mode):
+            item["target"] = os.readlink(fs_path)
+        read_xattrs(fs_path, item)
+        self.creator.add_item(item, _TYPE_STATUS.get(stat.S_IFMT(mode), "?"))

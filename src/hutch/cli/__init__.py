@@ -1,0 +1,1 @@
+"""The command line: parsing, output, exit codes; one module per command."""

@@ -1,0 +1,64 @@
+"""`hutch info`: details and statistics of one archive (or of all)."""
+
+import json
+
+from ...repo.archives import ArchiveList
+from ..args import add_command, add_location, resolve
+from ..context import Context
+from ..output import format_size
+
+HELP = "Show details and statistics of REPO::ARCHIVE, or of every archive in REPO."
+
+
+def register(sub, common):
+    p = add_command(sub, common, "info", HELP)
+    add_location(p, "optional")
+    p.add_argument("--json", action="store_true", help="as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    location, name = resolve(args)
+    with Context(args).repository(location, lock="shared") as repo:
+        archives = ArchiveList(repo)
+        entries = [archives.get(name)] if name else archives.list()
+        if args.json:
+            doc = {
+                "repository": {"id": repo.id.hex(), "location": repo.store.location},
+                "encryption": {"mode": repo.key.mode},
+                "archives": [
+                    {
+                        "name": e.name,
+                        "id": e.id.hex(),
+                        "start": e.time,
+                        "end": e.end,
+                        "hostname": e.hostname,
+                        "username": e.username,
+                        "comment": e.comment,
+                        "command_line": e.command_line,
+                        "chunker_params": e.chunker_params,
+                        "stats": e.stats,
+                    }
+                    for e in entries
+                ],
+            }
+            print(json.dumps(doc, indent=2))
+            return 0
+        for i, e in enumerate(entries):
+            if i:
+                print()
+            s = e.stats
+            print(f"Archive name: {e.name}")
+            print(f"Archive fingerprint: {e.id.hex()}")
+            print(f"Comment: {e.comment}")
+            print(f"Hostname: {e.hostname}")
+            print(f"Username: {e.username}")
+            print(f"Time (start): {e.time}")
+            print(f"Time (end): {e.end}")
+            print(f"Command line: {' '.join(e.command_line)}")
+            print(f"Chunker params: {e.chunker_params}")
+            print(f"Number of files: {s.get('nfiles', 0)}")
+            print(f"Original size: {format_size(s.get('original_size', 0))}")
+            print(f"Compressed size (new data): {format_size(s.get('compressed_size', 0))}")
+            print(f"Deduplicated size: {format_size(s.get('deduplicated_size', 0))}")
+    return 0

@@ -1,0 +1,43 @@
+"""`hutch repo-info`: what a repository is and how much it holds."""
+
+import json
+
+from ...repo.archives import ArchiveList
+from ..args import add_command, add_location, resolve
+from ..context import Context
+from ..output import format_size
+
+HELP = "Show the repository's id, location, encryption, and how much it holds."
+
+
+def register(sub, common):
+    p = add_command(sub, common, "repo-info", HELP)
+    add_location(p, "none")
+    p.add_argument("--json", action="store_true", help="as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    location, _ = resolve(args)
+    with Context(args).repository(location, lock="shared") as repo:
+        packs = repo.store.list("packs")
+        archives = ArchiveList(repo).list()
+        info = {
+            "repository": {"id": repo.id.hex(), "location": repo.store.location},
+            "encryption": {"mode": repo.key.mode},
+            "archives": len(archives),
+            "packs": len(packs),
+            "chunks": len(repo.index),
+            "size": sum(p.size for p in packs),
+        }
+        if args.json:
+            print(json.dumps(info, indent=2))
+            return 0
+        print(f"Repository ID: {info['repository']['id']}")
+        print(f"Location: {info['repository']['location']}")
+        print(f"Encrypted: {'No' if repo.key.mode in ('none', 'authenticated') else 'Yes'}")
+        print(f"Encryption mode: {repo.key.mode}")
+        print(f"Archives: {info['archives']}")
+        print(f"Unique chunks: {info['chunks']} in {info['packs']} packs")
+        print(f"Size on disk (packs): {format_size(info['size'])}")
+    return 0

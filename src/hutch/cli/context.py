@@ -1,0 +1,70 @@
+"""What every command needs: the user's directories, and opening a
+repository in the mode the command declares (with its lock)."""
+
+import contextlib
+import os
+from dataclasses import dataclass
+
+from ..repo.lock import Lock
+from ..repo.repository import Repository
+from ..store.open import open_store
+from .passphrase import PassphraseSource
+
+
+def _xdg(var: str, fallback: str) -> str:
+    return os.environ.get(var) or os.path.join(os.path.expanduser("~"), fallback)
+
+
+@dataclass
+class Dirs:
+    cache: str
+    config: str
+
+    @classmethod
+    def from_environment(cls) -> "Dirs":
+        cache = os.environ.get("HUTCH_CACHE_DIR") or os.path.join(
+            _xdg("XDG_CACHE_HOME", ".cache"), "hutch"
+        )
+        config = os.environ.get("HUTCH_CONFIG_DIR") or os.path.join(
+            _xdg("XDG_CONFIG_HOME", ".config"), "hutch"
+        )
+        return cls(cache, config)
+
+    @property
+    def keys(self) -> str:
+        return os.environ.get("HUTCH_KEYS_DIR") or os.path.join(self.config, "keys")
+
+    @property
+    def security(self) -> str:
+        return os.path.join(self.config, "security")
+
+
+class Context:
+    def __init__(self, args):
+        self.args = args
+        self.dirs = Dirs.from_environment()
+        self.key_file = os.environ.get("HUTCH_KEY_FILE") or None
+
+    def store(self, location: str):
+        return open_store(location)
+
+    @contextlib.contextmanager
+    def repository(self, location: str, lock: str | None = "shared"):
+        """Open the repository; lock: "shared", "exclusive" or None."""
+        store = self.store(location)
+        try:
+            repo = Repository.open(
+                store,
+                PassphraseSource(),
+                self.dirs.keys,
+                cache_dir=self.dirs.cache,
+                security_dir=self.dirs.security,
+                key_file=self.key_file,
+            )
+            if lock is None:
+                yield repo
+            else:
+                with Lock(store, exclusive=lock == "exclusive", wait=self.args.lock_wait):
+                    yield repo
+        finally:
+            store.close()

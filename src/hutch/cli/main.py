@@ -1,0 +1,150 @@
+"""`hutch`: parse the command line, run one command, render errors, exit.
+
+Exit codes: 0 ok, 1 warning, 2 error, 128+N when killed by signal N.
+"""
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import traceback
+
+from .. import __version__
+from ..errors import EXIT_ERROR, EXIT_WARNING, HutchError
+from .commands import COMMANDS
+from .output import logger, setup_logging
+
+_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
+def _add_common(parser: argparse.ArgumentParser, top: bool) -> None:
+    """Common options, accepted before and after the command name. The copy
+    after the command defaults to SUPPRESS so it never resets the first."""
+
+    def d(value):
+        return value if top else argparse.SUPPRESS
+
+    g = parser.add_argument_group("common options")
+    for name in _LEVELS:
+        flags = [f"--{name}"] + (["-v"] if name == "info" else [])
+        g.add_argument(
+            *flags,
+            dest="log_level",
+            action="store_const",
+            const=name,
+            default=d("warning"),
+            help=f"log at level {name}" + (" (also --verbose)" if name == "info" else ""),
+        )
+    g.add_argument(
+        "--verbose",
+        dest="log_level",
+        action="store_const",
+        const="info",
+        default=d("warning"),
+        help=argparse.SUPPRESS,
+    )
+    g.add_argument(
+        "-p",
+        "--progress",
+        action="store_true",
+        default=d(False),
+        help="show a progress line on stderr during long work",
+    )
+    g.add_argument(
+        "--log-json", action="store_true", default=d(False), help="write log messages as JSON lines"
+    )
+    g.add_argument(
+        "--lock-wait",
+        metavar="SECONDS",
+        type=float,
+        default=d(10.0),
+        help="wait at most SECONDS for the repository lock (default: 10)",
+    )
+    g.add_argument(
+        "--show-rc", action="store_true", default=d(False), help="log the exit code at the end"
+    )
+    g.add_argument(
+        "--umask",
+        metavar="M",
+        type=lambda s: int(s, 8),
+        default=d(0o077),
+        help="umask for files hutch creates (default: 0077)",
+    )
+    g.add_argument(
+        "--debug-topic", metavar="TOPIC", action="append", default=d([]), help=argparse.SUPPRESS
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hutch",
+        description="Deduplicating, compressing, encrypted backups.",
+        epilog="Exit codes: 0 success, 1 warning, 2 error, 128+N killed by signal N.",
+    )
+    parser.add_argument("-V", "--version", action="version", version=f"hutch {__version__}")
+    _add_common(parser, top=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    common = argparse.ArgumentParser(add_help=False)
+    _add_common(common, top=False)
+    for module in COMMANDS:
+        module.register(sub, common)
+    return parser
+
+
+def run(argv: list[str]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.log_level, args.log_json)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return EXIT_ERROR
+    os.umask(args.umask)
+    return args.func(args) or 0
+
+
+def _on_signal(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGHUP, _on_signal)
+    show_rc = "--show-rc" in argv
+    try:
+        rc = run(argv)
+    except HutchError as e:
+        _ensure_logging()
+        logger.error(str(e))
+        rc = e.exit_code
+    except KeyboardInterrupt:
+        _ensure_logging()
+        logger.error("interrupted")
+        rc = 128 + signal.SIGINT
+    except BrokenPipeError:
+        # The reader of our output went away (e.g. `hutch list | head`).
+        sys.stderr.close()
+        rc = EXIT_ERROR
+    except SystemExit as e:
+        rc = e.code if isinstance(e.code, int) else EXIT_ERROR
+    except Exception:
+        _ensure_logging()
+        logger.error("internal error, please report it:\n" + traceback.format_exc())
+        rc = EXIT_ERROR
+    if show_rc:
+        _ensure_logging()
+        level = (
+            logging.INFO if rc == 0 else logging.WARNING if rc == EXIT_WARNING else logging.ERROR
+        )
+        logger.log(max(level, logging.WARNING), f"terminating with {_rc_name(rc)} status, rc {rc}")
+    sys.exit(rc)
+
+
+def _rc_name(rc: int) -> str:
+    return {0: "success", 1: "warning", 2: "error"}.get(rc, "signal")
+
+
+def _ensure_logging() -> None:
+    if not logger.handlers:
+        setup_logging("warning", False)

@@ -1,0 +1,105 @@
+"""What the user sees on stderr: log messages at the chosen level (text or
+JSON lines), file lists, a progress line; and the reporter that the core
+calls to report them."""
+
+import json
+import logging
+import os
+import sys
+import time
+
+from ..archive.report import Reporter
+
+logger = logging.getLogger("hutch")
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps(
+            {
+                "type": "log_message",
+                "time": record.created,
+                "levelname": record.levelname,
+                "name": record.name,
+                "message": record.getMessage(),
+            }
+        )
+
+
+def setup_logging(level: str, log_json: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JsonFormatter() if log_json else logging.Formatter("%(message)s"))
+    logger.handlers[:] = [handler]
+    logger.setLevel(level.upper())
+    logger.propagate = False
+
+
+class TextReporter(Reporter):
+    """Reports to the log; file lines only with --list; progress with -p."""
+
+    def __init__(self, list_files: bool = False, progress: bool = False, json_lines=None):
+        super().__init__()
+        self.list_files = list_files
+        self.show_progress = progress
+        self.json_lines = json_lines
+        self._last_progress = 0.0
+        self._progress_shown = False
+
+    def file_status(self, status: str, path: bytes) -> None:
+        if not self.list_files:
+            return
+        name = os.fsdecode(path)
+        if self.json_lines is not None:
+            self.json_lines.write(
+                json.dumps({"type": "file_status", "status": status, "path": name}) + "\n"
+            )
+            return
+        self._clear_progress()
+        logger.warning(f"{status} {name}" if status else name)
+
+    def warning(self, message: str) -> None:
+        super().warning(message)
+        self._clear_progress()
+        logger.warning(message)
+
+    def error(self, message: str) -> None:
+        super().error(message)
+        self._clear_progress()
+        logger.error(message)
+
+    def info(self, message: str) -> None:
+        self._clear_progress()
+        logger.info(message)
+
+    def progress(self, **counters) -> None:
+        if not self.show_progress:
+            return
+        now = time.monotonic()
+        if now - self._last_progress < 0.2:
+            return
+        self._last_progress = now
+        size = counters.get("original_size", 0)
+        path = os.fsdecode(counters.get("path", b""))
+        line = f"{format_size(size)} O {counters.get('nfiles', 0)} N {path}"
+        width = 78
+        if len(line) > width:
+            line = line[: width // 2 - 2] + "..." + line[-(width // 2 - 1) :]
+        sys.stderr.write("\r" + line.ljust(width) + "\r")
+        sys.stderr.flush()
+        self._progress_shown = True
+
+    def _clear_progress(self) -> None:
+        if self._progress_shown:
+            sys.stderr.write("\r" + " " * 78 + "\r")
+            self._progress_shown = False
+
+    def finish_progress(self) -> None:
+        self._clear_progress()
+
+
+def format_size(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.2f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1000
+    return f"{n} B"

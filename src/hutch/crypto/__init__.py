@@ -1,0 +1,1 @@
+"""Keys, keyed ids and authenticated encryption of repository objects."""

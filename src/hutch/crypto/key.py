@@ -1,0 +1,172 @@
+"""Repository keys: what they hold, how ids are computed, how a passphrase
+protects them (Argon2id), and the text form of key files."""
+
+import base64
+import binascii
+import os
+from dataclasses import dataclass
+
+import blake3
+import msgpack
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
+
+from ..errors import KeyInvalid, PassphraseWrong, UsageError
+from .objects import SUITE_AES_OCB, SUITE_AUTHENTICATED, SUITE_CHACHA, SUITE_NONE, ObjectCipher
+
+# mode -> (suite, where the key lives)
+MODES = {
+    "repokey": (SUITE_AES_OCB, "repo"),
+    "keyfile": (SUITE_AES_OCB, "file"),
+    "repokey-chacha20-poly1305": (SUITE_CHACHA, "repo"),
+    "keyfile-chacha20-poly1305": (SUITE_CHACHA, "file"),
+    "authenticated": (SUITE_AUTHENTICATED, "repo"),
+    "none": (SUITE_NONE, None),
+}
+
+KEYFILE_HEADER = "HUTCH_KEY"
+_ENVELOPE_AD = b"hutch key envelope v1"
+
+
+def check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise UsageError(f"unknown encryption mode {mode!r}; choose one of {', '.join(MODES)}")
+    return mode
+
+
+def kdf_params() -> dict:
+    """Argon2id cost; a test-only variable weakens it so the suite stays fast."""
+    if os.environ.get("HUTCH_TESTONLY_WEAKEN_KDF") == "1":
+        return {"iterations": 1, "lanes": 1, "memory_cost": 8}
+    return {"iterations": 3, "lanes": 4, "memory_cost": 64 * 1024}
+
+
+@dataclass
+class Key:
+    """Key material of one repository. Everything derived from it lives here."""
+
+    mode: str
+    repo_id: bytes
+    enc_key: bytes = b""
+    id_key: bytes = b""
+    chunker_seed: int = 0
+
+    @classmethod
+    def generate(cls, mode: str, repo_id: bytes) -> "Key":
+        if mode == "none":
+            return cls(mode, repo_id)
+        return cls(
+            mode,
+            repo_id,
+            enc_key=os.urandom(32),
+            id_key=os.urandom(32),
+            chunker_seed=int.from_bytes(os.urandom(8), "big") or 1,
+        )
+
+    @property
+    def suite(self) -> int:
+        return MODES[self.mode][0]
+
+    @property
+    def storage(self) -> str | None:
+        return MODES[self.mode][1]
+
+    def id_hasher(self):
+        """A fresh hasher for ids: keyed BLAKE3, or plain BLAKE3 in mode none."""
+        if self.id_key:
+            return blake3.blake3(key=self.id_key)
+        return blake3.blake3()
+
+    def chunk_id(self, data) -> bytes:
+        if self.id_key:
+            return blake3.blake3(data, key=self.id_key).digest()
+        return blake3.blake3(data).digest()
+
+    def opaque_id(self, purpose: bytes, value: bytes) -> bytes:
+        """An id the server may see for something whose name it must not see."""
+        h = self.id_hasher()
+        h.update(purpose + b"\0" + value)
+        return h.digest()
+
+    def cipher(self) -> ObjectCipher:
+        """A cipher with a fresh session: use one per writer session."""
+        return ObjectCipher(self.suite, self.enc_key, self.enc_key)
+
+    # -- protection by a passphrase ------------------------------------
+
+    def _payload(self) -> bytes:
+        return msgpack.packb(
+            {
+                "mode": self.mode,
+                "repo_id": self.repo_id,
+                "enc_key": self.enc_key,
+                "id_key": self.id_key,
+                "chunker_seed": self.chunker_seed,
+            }
+        )
+
+    def seal(self, passphrase: str) -> bytes:
+        """The key, encrypted under a key derived from `passphrase`."""
+        params = kdf_params()
+        salt = os.urandom(32)
+        kek = _derive(passphrase, salt, params)
+        nonce = os.urandom(12)
+        data = ChaCha20Poly1305(kek).encrypt(nonce, self._payload(), _ENVELOPE_AD + self.repo_id)
+        return msgpack.packb(
+            {"v": 1, "kdf": "argon2id", "salt": salt, **params, "nonce": nonce, "data": data}
+        )
+
+    @classmethod
+    def unseal(cls, envelope: bytes, passphrase: str, repo_id: bytes) -> "Key":
+        try:
+            env = msgpack.unpackb(envelope)
+            if env.get("v") != 1 or env.get("kdf") != "argon2id":
+                raise ValueError("unknown key format")
+            params = {k: int(env[k]) for k in ("iterations", "lanes", "memory_cost")}
+            salt, nonce, data = bytes(env["salt"]), bytes(env["nonce"]), bytes(env["data"])
+        except (ValueError, TypeError, KeyError, msgpack.UnpackException) as e:
+            raise KeyInvalid(f"the key is damaged or not a hutch key ({e})") from None
+        kek = _derive(passphrase, salt, params)
+        try:
+            payload = ChaCha20Poly1305(kek).decrypt(nonce, data, _ENVELOPE_AD + repo_id)
+        except InvalidTag:
+            raise PassphraseWrong(
+                "passphrase is wrong, or the key belongs to another repository"
+            ) from None
+        p = msgpack.unpackb(payload)
+        return cls(p["mode"], p["repo_id"], p["enc_key"], p["id_key"], p["chunker_seed"])
+
+
+def _derive(passphrase: str, salt: bytes, params: dict) -> bytes:
+    if not (1 <= params["iterations"] <= 64 and 1 <= params["lanes"] <= 64):
+        raise KeyInvalid("the key's KDF parameters are out of range")
+    if not (8 * params["lanes"] <= params["memory_cost"] <= 4 * 1024 * 1024):
+        raise KeyInvalid("the key's KDF parameters are out of range")
+    kdf = Argon2id(
+        salt=salt,
+        length=32,
+        iterations=params["iterations"],
+        lanes=params["lanes"],
+        memory_cost=params["memory_cost"],
+    )
+    return kdf.derive(passphrase.encode())
+
+
+def keyfile_text(repo_id: bytes, envelope: bytes) -> str:
+    """The text form of a key, as in key files and `key export`."""
+    b64 = base64.b64encode(envelope).decode()
+    lines = [b64[i : i + 76] for i in range(0, len(b64), 76)]
+    return f"{KEYFILE_HEADER} {repo_id.hex()}\n" + "\n".join(lines) + "\n"
+
+
+def parse_keyfile_text(text: str) -> tuple[bytes, bytes]:
+    """(repo_id, envelope) from the text form; KeyInvalid if it is not one."""
+    lines = text.strip().splitlines()
+    try:
+        tag, repo_hex = lines[0].split()
+        if tag != KEYFILE_HEADER:
+            raise ValueError
+        return bytes.fromhex(repo_hex), base64.b64decode("".join(lines[1:]), validate=True)
+    except (ValueError, IndexError, binascii.Error):
+        raise KeyInvalid("this is not a hutch key file") from None

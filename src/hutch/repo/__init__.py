@@ -1,0 +1,1 @@
+"""The repository layer: config, keys, packs, index, archives, locks."""

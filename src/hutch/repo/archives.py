@@ -1,0 +1,90 @@
+"""Archive entries: one sealed object per archive in `archives/`, written
+last by a backup (the commit point). Deleting moves the entry to `deleted/`
+so that space is only freed by compact (and undelete stays possible)."""
+
+import os
+from dataclasses import dataclass, field
+
+import msgpack
+
+from ..crypto.objects import ObjectKind
+from ..errors import ArchiveExists, ArchiveNotFound, IntegrityError, ObjectNotFound
+from .repository import Repository
+
+
+@dataclass
+class ArchiveEntry:
+    name: str
+    items: list[bytes]  # ids of the ITEMS chunks holding the item stream
+    time: str  # ISO 8601 local time with offset: start of the backup
+    end: str = ""
+    hostname: str = ""
+    username: str = ""
+    comment: str = ""
+    command_line: list[str] = field(default_factory=list)
+    chunker_params: str = ""
+    stats: dict = field(default_factory=dict)
+    series: bytes = b""
+    id: bytes = b""  # the store name's id; not part of the stored dict
+
+    def to_dict(self) -> dict:
+        d = dict(self.__dict__)
+        del d["id"]
+        return d
+
+
+class ArchiveList:
+    def __init__(self, repo: Repository):
+        self.repo = repo
+
+    def _read(self, name: str) -> ArchiveEntry:
+        obj_id = bytes.fromhex(name.split("/", 1)[1])
+        plain = self.repo.cipher.open(ObjectKind.ARCHIVE, obj_id, self.repo.store.get(name))
+        try:
+            d = msgpack.unpackb(plain)
+            entry = ArchiveEntry(**d)
+        except (ValueError, TypeError, msgpack.UnpackException):
+            raise IntegrityError(f"archive entry {name} is malformed") from None
+        entry.id = obj_id
+        return entry
+
+    def list(self) -> list[ArchiveEntry]:
+        """All archives, oldest first. Damaged entries raise IntegrityError."""
+        entries = []
+        for info in self.repo.store.list("archives"):
+            try:
+                entries.append(self._read(info.name))
+            except ObjectNotFound:
+                continue  # deleted while we listed
+        return sorted(entries, key=lambda e: (e.time, e.name))
+
+    def get(self, name: str) -> ArchiveEntry:
+        for entry in self.list():
+            if entry.name == name:
+                return entry
+        raise ArchiveNotFound(f"archive {name!r} does not exist; 'hutch list' shows the archives")
+
+    def exists(self, name: str) -> bool:
+        return any(e.name == name for e in self.list())
+
+    def add(self, entry: ArchiveEntry) -> None:
+        """Write the entry: from now on the archive exists."""
+        if self.exists(entry.name):
+            raise ArchiveExists(f"archive {entry.name!r} already exists; choose another name")
+        entry.id = os.urandom(32)
+        blob = self.repo.cipher.seal(ObjectKind.ARCHIVE, entry.id, msgpack.packb(entry.to_dict()))
+        self.repo.store.put(f"archives/{entry.id.hex()}", blob)
+
+    def delete(self, entry: ArchiveEntry) -> None:
+        name = f"archives/{entry.id.hex()}"
+        blob = self.repo.store.get(name)
+        self.repo.store.put(f"deleted/{entry.id.hex()}", blob, overwrite=True)
+        self.repo.store.delete(name)
+
+    def rename(self, entry: ArchiveEntry, new_name: str) -> None:
+        if self.exists(new_name):
+            raise ArchiveExists(f"archive {new_name!r} already exists; choose another name")
+        old_id = entry.id
+        entry.name = new_name
+        self.add(entry)
+        self.repo.store.delete(f"archives/{old_id.hex()}")

@@ -1,0 +1,156 @@
+"""The chunk index: chunk id -> (pack, offset, length).
+
+The repository holds it as index segments (`index/<hash>`, sealed), each
+listing the entries of some packs. Packs that no segment lists yet (a
+writer died before writing its segment) are read directly from their
+headers, so their chunks are found and reused. A local cache keeps the
+merged index between runs, keyed by the set of segments it covers.
+"""
+
+import os
+import struct
+
+import blake3
+import msgpack
+
+from ..crypto.objects import ObjectCipher, ObjectKind
+from ..errors import IntegrityError, ObjectNotFound
+from ..store.base import Store
+from .pack import TAIL_GUESS, NeedMore, parse_tail
+
+SEGMENT_ID = b"index segment"
+_RECORD = struct.Struct(">32sIII")  # id, pack number, offset, length
+_CACHE_VERSION = 1
+
+
+class ChunkIndex:
+    """In-memory index. Values are small tuples; packs are numbered."""
+
+    def __init__(self):
+        self.packs: list[str] = []
+        self._pack_no: dict[str, int] = {}
+        self._entries: dict[bytes, tuple[int, int, int]] = {}
+
+    def __contains__(self, chunk_id: bytes) -> bool:
+        return chunk_id in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def pack_number(self, pack: str) -> int:
+        no = self._pack_no.get(pack)
+        if no is None:
+            no = self._pack_no[pack] = len(self.packs)
+            self.packs.append(pack)
+        return no
+
+    def add_pack(self, pack: str, entries) -> None:
+        no = self.pack_number(pack)
+        for chunk_id, offset, length in entries:
+            self._entries.setdefault(chunk_id, (no, offset, length))
+
+    def lookup(self, chunk_id: bytes) -> tuple[str, int, int]:
+        """(pack name, offset, length); KeyError if unknown."""
+        no, offset, length = self._entries[chunk_id]
+        return self.packs[no], offset, length
+
+    def known_packs(self) -> set[str]:
+        return set(self.packs)
+
+    def to_bytes(self) -> bytes:
+        records = b"".join(_RECORD.pack(i, *v) for i, v in self._entries.items())
+        return msgpack.packb({"packs": self.packs, "records": records})
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "ChunkIndex":
+        d = msgpack.unpackb(data)
+        idx = cls()
+        for pack in d["packs"]:
+            idx.pack_number(pack)
+        for chunk_id, no, offset, length in _RECORD.iter_unpack(d["records"]):
+            idx._entries[chunk_id] = (no, offset, length)
+        return idx
+
+
+def write_segment(store: Store, cipher: ObjectCipher, packs: dict[str, list]) -> str:
+    """Write one index segment listing `packs` (name -> entries); return its name."""
+    plain = msgpack.packb({"packs": {p: [list(e) for e in es] for p, es in packs.items()}})
+    blob = cipher.seal(ObjectKind.INDEX, SEGMENT_ID, plain)
+    name = "index/" + blake3.blake3(blob).hexdigest()
+    store.put(name, blob)
+    return name
+
+
+def read_segment(store: Store, cipher: ObjectCipher, name: str) -> dict[str, list]:
+    plain = cipher.open(ObjectKind.INDEX, SEGMENT_ID, store.get(name))
+    try:
+        packs = msgpack.unpackb(plain)["packs"]
+        return {p: [(bytes(i), int(o), int(n)) for i, o, n in es] for p, es in packs.items()}
+    except (ValueError, TypeError, KeyError, msgpack.UnpackException):
+        raise IntegrityError(f"index segment {name} is malformed") from None
+
+
+def read_pack_entries(store: Store, cipher: ObjectCipher, pack: str, size: int) -> list:
+    """The entries of one pack, read from its header."""
+    want = min(size, TAIL_GUESS)
+    tail = store.get(f"packs/{pack}", size - want, want)
+    try:
+        return parse_tail(tail, size, cipher)
+    except NeedMore as more:
+        tail = store.get(f"packs/{pack}", size - more.size, more.size)
+        return parse_tail(tail, size, cipher)
+
+
+def load_index(store: Store, cipher: ObjectCipher, cache_path: str | None) -> ChunkIndex:
+    """The merged index of the repository, using and refreshing the cache."""
+    segments = {info.name for info in store.list("index")}
+    packs = {info.name.split("/", 1)[1]: info.size for info in store.list("packs")}
+    cached = _read_cache(cache_path)
+    # A cache that knows a segment or pack that is gone is stale: trusting it
+    # could deduplicate against a chunk that no longer exists.
+    if cached is not None and cached[0] <= segments and cached[1].known_packs() <= packs.keys():
+        covered, index = cached
+    else:
+        covered, index = set(), ChunkIndex()
+    for name in sorted(segments - covered):
+        try:
+            for pack, entries in read_segment(store, cipher, name).items():
+                index.add_pack(pack, entries)
+        except ObjectNotFound:
+            continue  # removed since listing (compact): its packs are read below if present
+        covered.add(name)
+    known = index.known_packs()
+    for pack, size in packs.items():
+        if pack not in known:
+            try:
+                index.add_pack(pack, read_pack_entries(store, cipher, pack, size))
+            except (IntegrityError, ObjectNotFound):
+                continue  # a damaged or vanished pack offers nothing to reuse; check reports it
+    _write_cache(cache_path, covered, index)
+    return index
+
+
+def _read_cache(path: str | None):
+    if not path:
+        return None
+    try:
+        with open(path, "rb") as f:
+            d = msgpack.unpackb(f.read())
+        if d.get("v") != _CACHE_VERSION:
+            return None
+        return set(d["segments"]), ChunkIndex.from_bytes(d["index"])
+    except (OSError, ValueError, TypeError, KeyError, struct.error, msgpack.UnpackException):
+        return None  # missing or damaged: rebuild from the repository
+
+
+def _write_cache(path: str | None, segments: set[str], index: ChunkIndex) -> None:
+    if not path:
+        return
+    data = msgpack.packb(
+        {"v": _CACHE_VERSION, "segments": sorted(segments), "index": index.to_bytes()}
+    )
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)

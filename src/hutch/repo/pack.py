@@ -1,0 +1,93 @@
+"""Packs: many sealed objects in one store object, written once.
+
+Layout:
+
+    obj_0 | obj_1 | ... | header | ids | trailer
+
+- header: a sealed PACK_HEADER object listing (id, offset, length) of each
+  object; where a chunk sits and how large it is stay encrypted.
+- ids: msgpack list of the chunk ids in the pack, sorted, in clear. Ids are
+  keyed hashes: they show equality only. They let a server without the key
+  find packs that no archive references (planned keyless maintenance).
+- trailer: MAGIC(8) | header length (u32 BE) | ids length (u32 BE).
+
+A pack's name is the BLAKE3 hash of its bytes.
+"""
+
+import struct
+
+import blake3
+import msgpack
+
+from ..crypto.objects import ObjectCipher, ObjectKind
+from ..errors import IntegrityError
+
+MAGIC = b"HUTCHPK1"
+TRAILER = struct.Struct(">8sII")
+HEADER_ID = b"pack header"
+TARGET_SIZE = 16 * 1024 * 1024
+# Enough to fetch the header of a typical pack in one read.
+TAIL_GUESS = 256 * 1024
+
+
+class PackBuilder:
+    """Collects sealed objects until the pack is big enough."""
+
+    def __init__(self):
+        self._parts: list[bytes] = []
+        self.entries: list[tuple[bytes, int, int]] = []
+        self.size = 0
+
+    def add(self, obj_id: bytes, blob: bytes) -> None:
+        self._parts.append(blob)
+        self.entries.append((obj_id, self.size, len(blob)))
+        self.size += len(blob)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def finish(self, cipher: ObjectCipher) -> tuple[str, bytes]:
+        """(name, bytes) of the finished pack."""
+        header = cipher.seal(
+            ObjectKind.PACK_HEADER, HEADER_ID, msgpack.packb([list(e) for e in self.entries])
+        )
+        ids = msgpack.packb(sorted(e[0] for e in self.entries))
+        self._parts += [header, ids, TRAILER.pack(MAGIC, len(header), len(ids))]
+        data = b"".join(self._parts)
+        self._parts = []
+        return blake3.blake3(data).hexdigest(), data
+
+
+def parse_tail(tail: bytes, pack_size: int, cipher: ObjectCipher) -> list[tuple[bytes, int, int]]:
+    """The entries of a pack from its last bytes; IntegrityError if damaged.
+
+    If `tail` does not reach back to the header, raises `NeedMore` with the
+    number of bytes from the end that are needed.
+    """
+    if len(tail) < TRAILER.size:
+        raise IntegrityError("pack is too short to be a pack")
+    magic, header_len, ids_len = TRAILER.unpack(tail[-TRAILER.size :])
+    if magic != MAGIC:
+        raise IntegrityError("pack trailer is damaged")
+    need = header_len + ids_len + TRAILER.size
+    if need > pack_size:
+        raise IntegrityError("pack trailer is damaged (header larger than pack)")
+    if need > len(tail):
+        raise NeedMore(need)
+    start = len(tail) - need
+    plain = cipher.open(ObjectKind.PACK_HEADER, HEADER_ID, tail[start : start + header_len])
+    try:
+        entries = [(bytes(i), int(o), int(n)) for i, o, n in msgpack.unpackb(plain)]
+    except (ValueError, TypeError, msgpack.UnpackException):
+        raise IntegrityError("pack header is malformed") from None
+    data_end = pack_size - need
+    for _, offset, length in entries:
+        if offset < 0 or length <= 0 or offset + length > data_end:
+            raise IntegrityError("pack header points outside the pack")
+    return entries
+
+
+class NeedMore(Exception):
+    def __init__(self, size: int):
+        super().__init__(size)
+        self.size = size

@@ -1,0 +1,200 @@
+"""A repository: a store, its config and key, the chunk index, and the
+sessions that write and read chunks."""
+
+import os
+import threading
+from collections.abc import Callable
+
+from ..crypto.key import Key, check_mode, keyfile_text, parse_keyfile_text
+from ..errors import (
+    IntegrityError,
+    KeyInvalid,
+    ObjectNotFound,
+    RepositoryExists,
+    RepositoryNotFound,
+)
+from ..store.base import Store
+from . import config as config_mod
+from .config import RepoConfig
+from .index import ChunkIndex, load_index
+from .security import check_and_remember
+
+REPOKEY_NAME = "keys/repokey"
+
+
+class Repository:
+    def __init__(self, store: Store, config: RepoConfig, key: Key, cache_dir: str | None):
+        self.store = store
+        self.config = config
+        self.key = key
+        self.cipher = key.cipher()
+        self.cache_dir = os.path.join(cache_dir, config.repo_id.hex()) if cache_dir else None
+        self._index: ChunkIndex | None = None
+        self._index_lock = threading.Lock()
+
+    @property
+    def id(self) -> bytes:
+        return self.config.repo_id
+
+    # -- creating and opening --------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        store: Store,
+        mode: str,
+        passphrase: Callable[[], str],
+        keys_dir: str,
+        cache_dir: str | None = None,
+        security_dir: str | None = None,
+        key_file: str | None = None,
+    ) -> "Repository":
+        check_mode(mode)
+        if store.exists():
+            raise RepositoryExists(f"a repository already exists at {store.location}")
+        repo_id = os.urandom(32)
+        key = Key.generate(mode, repo_id)
+        envelope = key.seal(passphrase()) if key.storage else None
+        if key.storage == "file":
+            path = key_file or os.path.join(keys_dir, _keyfile_name(store.location))
+            if os.path.exists(path):
+                raise RepositoryExists(f"key file {path} exists; move it away or choose another")
+        store.create()
+        config = RepoConfig(repo_id, mode)
+        if key.storage == "repo":
+            store.put(REPOKEY_NAME, envelope)
+        elif key.storage == "file":
+            _write_private(path, keyfile_text(repo_id, envelope))
+        # The config is written last: until it exists, this is no repository.
+        store.put(config_mod.NAME, config.to_bytes())
+        check_and_remember(security_dir, config)
+        return cls(store, config, key, cache_dir)
+
+    @classmethod
+    def open(
+        cls,
+        store: Store,
+        passphrase: Callable[[], str],
+        keys_dir: str,
+        cache_dir: str | None = None,
+        security_dir: str | None = None,
+        key_file: str | None = None,
+    ) -> "Repository":
+        config = read_config(store)
+        check_and_remember(security_dir, config)
+        check_mode(config.mode)
+        if config.mode == "none":
+            key = Key("none", config.repo_id)
+        else:
+            envelope = load_envelope(store, config, keys_dir, key_file)
+            key = Key.unseal(envelope, passphrase(), config.repo_id)
+            if key.mode != config.mode or key.repo_id != config.repo_id:
+                raise KeyInvalid("the key does not match the repository's config")
+        return cls(store, config, key, cache_dir)
+
+    # -- the chunk index --------------------------------------------------
+
+    @property
+    def index(self) -> ChunkIndex:
+        """The chunk index, loaded on first use (by one thread only)."""
+        if self._index is None:
+            with self._index_lock:
+                if self._index is None:
+                    cache = os.path.join(self.cache_dir, "chunks") if self.cache_dir else None
+                    self._index = load_index(self.store, self.cipher, cache)
+        return self._index
+
+    def read_object(self, kind: int, obj_id: bytes) -> bytes:
+        """Fetch and open one object from its pack (no decompression)."""
+        try:
+            pack, offset, length = self.index.lookup(obj_id)
+        except KeyError:
+            raise IntegrityError(f"chunk {obj_id.hex()[:16]} is missing from the index") from None
+        try:
+            blob = self.store.get(f"packs/{pack}", offset, length)
+        except ObjectNotFound:
+            raise IntegrityError(f"pack {pack[:16]} is missing") from None
+        return self.cipher.open(kind, obj_id, blob)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def read_config(store: Store) -> RepoConfig:
+    try:
+        return RepoConfig.from_bytes(store.get(config_mod.NAME))
+    except ObjectNotFound:
+        raise RepositoryNotFound(
+            f"no repository at {store.location}; create one with 'hutch repo-create'"
+        ) from None
+
+
+def _keyfile_name(location: str) -> str:
+    safe = "".join(c if c.isalnum() else "_" for c in location.strip("/"))
+    return safe[-100:] or "repo"
+
+
+def _write_private(path: str, text: str) -> None:
+    os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+def find_keyfile(keys_dir: str, repo_id: bytes) -> str | None:
+    try:
+        names = sorted(os.listdir(keys_dir))
+    except FileNotFoundError:
+        return None
+    for name in names:
+        path = os.path.join(keys_dir, name)
+        try:
+            with open(path) as f:
+                if parse_keyfile_text(f.read())[0] == repo_id:
+                    return path
+        except (OSError, UnicodeDecodeError, KeyInvalid):
+            continue
+    return None
+
+
+def load_envelope(store: Store, config: RepoConfig, keys_dir: str, key_file: str | None) -> bytes:
+    """The sealed key: from the repository or from a key file."""
+    if Key(config.mode, config.repo_id).storage == "repo":
+        try:
+            return store.get(REPOKEY_NAME)
+        except ObjectNotFound:
+            raise KeyInvalid(
+                "the repository's key is missing; restore it with 'hutch key import'"
+            ) from None
+    path = key_file or find_keyfile(keys_dir, config.repo_id)
+    if not path:
+        raise KeyInvalid(
+            f"no key file for this repository in {keys_dir}; "
+            "import it with 'hutch key import' or set HUTCH_KEY_FILE"
+        )
+    try:
+        with open(path) as f:
+            repo_id, envelope = parse_keyfile_text(f.read())
+    except OSError as e:
+        raise KeyInvalid(f"cannot read key file {path}: {e.strerror}") from None
+    if repo_id != config.repo_id:
+        raise KeyInvalid(f"key file {path} belongs to another repository")
+    return envelope
+
+
+def save_envelope(
+    store: Store, key: Key, envelope: bytes, keys_dir: str, key_file: str | None
+) -> str:
+    """Store a (re-)sealed key where its mode keeps it; return where."""
+    if key.storage == "repo":
+        store.put(REPOKEY_NAME, envelope, overwrite=True)
+        return f"{store.location} (repokey)"
+    path = key_file or find_keyfile(keys_dir, key.repo_id)
+    if path is None:
+        path = os.path.join(keys_dir, _keyfile_name(store.location))
+    tmp = path + ".tmp"
+    if os.path.exists(tmp):
+        os.unlink(tmp)
+    _write_private(tmp, keyfile_text(key.repo_id, envelope))
+    os.replace(tmp, path)
+    return path

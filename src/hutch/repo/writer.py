@@ -1,0 +1,84 @@
+"""A writer session: collects sealed objects into packs, uploads them in
+the background, and writes index segments listing what it uploaded.
+
+Write order (DESIGN.md): packs, then index segments; the archive entry,
+written by the caller after `flush()`, is the commit point.
+"""
+
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from ..crypto.objects import ObjectCipher
+from .index import write_segment
+from .pack import TARGET_SIZE, PackBuilder
+from .repository import Repository
+
+# Write a segment after this many packs, so that a long backup that dies
+# leaves most of its chunks findable through segments, not pack headers.
+SEGMENT_EVERY = 64
+MAX_PENDING_UPLOADS = 2
+
+
+class RepoWriter:
+    def __init__(self, repo: Repository, pack_size: int = TARGET_SIZE):
+        self.repo = repo
+        self.cipher: ObjectCipher = repo.cipher
+        self.pack_size = pack_size
+        self._builder = PackBuilder()
+        self._pending_ids: set[bytes] = set()
+        self._uploaded: dict[str, list] = {}
+        self._uploads: list[Future] = []
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload")
+        self._lock = threading.Lock()
+        self.bytes_uploaded = 0
+        self.objects_added = 0
+
+    def has(self, obj_id: bytes) -> bool:
+        """Whether the repository has, or this session is adding, `obj_id`."""
+        return obj_id in self._pending_ids or obj_id in self.repo.index
+
+    def add(self, obj_id: bytes, blob: bytes) -> None:
+        """Add one sealed object, unless it is there already."""
+        if self.has(obj_id):
+            return
+        self._pending_ids.add(obj_id)
+        self._builder.add(obj_id, blob)
+        self.objects_added += 1
+        if self._builder.size >= self.pack_size:
+            self._finish_pack()
+
+    def _finish_pack(self) -> None:
+        builder, self._builder = self._builder, PackBuilder()
+        if not len(builder):
+            return
+        name, data = builder.finish(self.cipher)
+        self._wait_uploads(MAX_PENDING_UPLOADS - 1)
+        self._uploads.append(self._pool.submit(self._upload, name, data, builder.entries))
+
+    def _upload(self, name: str, data: bytes, entries: list) -> None:
+        self.repo.store.put(f"packs/{name}", data)
+        with self._lock:
+            self.bytes_uploaded += len(data)
+            self._uploaded[name] = entries
+            self.repo.index.add_pack(name, entries)
+            if len(self._uploaded) >= SEGMENT_EVERY:
+                self._write_segment()
+
+    def _write_segment(self) -> None:
+        if self._uploaded:
+            write_segment(self.repo.store, self.cipher, self._uploaded)
+            self._uploaded = {}
+
+    def _wait_uploads(self, keep: int) -> None:
+        while len(self._uploads) > keep:
+            self._uploads.pop(0).result()  # re-raises an upload's error here
+
+    def flush(self) -> None:
+        """Upload everything added so far and list it in an index segment."""
+        self._finish_pack()
+        self._wait_uploads(0)
+        with self._lock:
+            self._write_segment()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)

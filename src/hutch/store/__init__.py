@@ -1,0 +1,1 @@
+"""The store layer: a flat key-value store of opaque blobs in namespaces."""

@@ -1,0 +1,89 @@
+"""The one narrow interface every store backend and wrapper implements.
+
+Names are `namespace/key`, both parts made of `[A-Za-z0-9._-]` and never
+starting with a dot. A store knows nothing about what it holds.
+
+Contract:
+- `put` writes atomically: a reader sees the old object, no object, or the
+  whole new one, never a part; after `put` returns, the object survives a
+  crash. Without `overwrite=True` an existing name raises `ObjectExists`.
+- `get` with `offset`/`length` returns that byte range; a range running past
+  the end is cut at the end (a short read), never padded. A missing object
+  raises `ObjectNotFound`.
+- `delete` of a missing object raises `ObjectNotFound`.
+- `list` yields the objects of a namespace in no particular order; objects
+  that are being written (temporary files) are never listed.
+- `ObjectNotFound`, `ObjectExists` and `PermissionDenied` are permanent;
+  other `StoreError`s may be transient.
+"""
+
+import re
+from dataclasses import dataclass
+
+from ..errors import UsageError
+
+NAMESPACES = ("config", "keys", "packs", "index", "archives", "deleted", "locks")
+_PART = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    name: str
+    size: int
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """Split and validate `namespace/key`; refuse anything else."""
+    namespace, sep, key = name.partition("/")
+    if not sep or namespace not in NAMESPACES or not _PART.match(key):
+        raise UsageError(f"invalid store object name: {name!r}")
+    return namespace, key
+
+
+class Store:
+    """Abstract store. Backends and wrappers override every method."""
+
+    def create(self) -> None:
+        """Create an empty store; refuse if something is already there."""
+        raise NotImplementedError
+
+    def destroy(self) -> None:
+        """Remove the store and everything in it."""
+        raise NotImplementedError
+
+    def exists(self) -> bool:
+        """Whether a store has been created at this location."""
+        raise NotImplementedError
+
+    def put(self, name: str, data: bytes, overwrite: bool = False) -> None:
+        raise NotImplementedError
+
+    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
+        raise NotImplementedError
+
+    def get_many(self, requests: list[tuple[str, int, int | None]]) -> list[bytes]:
+        """Several `get`s at once; remote backends batch them in one round trip."""
+        return [self.get(name, offset, length) for name, offset, length in requests]
+
+    def delete(self, name: str) -> None:
+        raise NotImplementedError
+
+    def info(self, name: str) -> ObjectInfo:
+        raise NotImplementedError
+
+    def list(self, namespace: str) -> list[ObjectInfo]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what the store holds; the object is unusable afterwards."""
+
+    @property
+    def location(self) -> str:
+        """Where this store lives, for messages and cache keys."""
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,42 @@
+"""Base of the store wrappers: passes every call to the store it wraps."""
+
+from .base import ObjectInfo, Store
+
+
+class StoreWrapper(Store):
+    def __init__(self, inner: Store):
+        self.inner = inner
+
+    @property
+    def location(self) -> str:
+        return self.inner.location
+
+    def exists(self) -> bool:
+        return self.inner.exists()
+
+    def create(self) -> None:
+        self.inner.create()
+
+    def destroy(self) -> None:
+        self.inner.destroy()
+
+    def put(self, name: str, data: bytes, overwrite: bool = False) -> None:
+        self.inner.put(name, data, overwrite)
+
+    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
+        return self.inner.get(name, offset, length)
+
+    def get_many(self, requests):
+        return self.inner.get_many(requests)
+
+    def delete(self, name: str) -> None:
+        self.inner.delete(name)
+
+    def info(self, name: str) -> ObjectInfo:
+        return self.inner.info(name)
+
+    def list(self, namespace: str) -> list[ObjectInfo]:
+        return self.inner.list(namespace)
+
+    def close(self) -> None:
+        self.inner.close()

@@ -1,0 +1,155 @@
+"""Fixtures shared by all tests: an isolated environment for every test
+(own HOME, cache and config dirs, no HUTCH_* from outside, a weak KDF) and
+a runner for the real `hutch` command."""
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import pytest
+
+HUTCH = os.path.join(os.path.dirname(sys.executable), "hutch")
+PASSPHRASE = "test passphrase"
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path, monkeypatch):
+    for name in list(os.environ):
+        if name.startswith("HUTCH_") or name in ("SSH_ORIGINAL_COMMAND",):
+            monkeypatch.delenv(name)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("HUTCH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("HUTCH_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("HUTCH_TESTONLY_WEAKEN_KDF", "1")
+    monkeypatch.setenv("HUTCH_PASSPHRASE", PASSPHRASE)
+    return tmp_path
+
+
+@dataclass
+class Result:
+    rc: int
+    out: str
+    err: str
+    stdout_bytes: bytes
+
+
+def run_hutch(*args, cwd=None, input=None, env=None, check=None, timeout=300) -> Result:
+    """Run the real `hutch` command; check=N asserts the exit code."""
+    full_env = dict(os.environ)
+    if env:
+        full_env.update(env)
+    proc = subprocess.run(
+        [HUTCH, *map(str, args)],
+        cwd=cwd,
+        input=input if isinstance(input, bytes | None) else input.encode(),
+        capture_output=True,
+        env=full_env,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL if input is None else None,
+    )
+    result = Result(
+        proc.returncode,
+        proc.stdout.decode(errors="replace"),
+        proc.stderr.decode(errors="replace"),
+        proc.stdout,
+    )
+    if check is not None:
+        assert result.rc == check, f"exit {result.rc}, expected {check}:\n{result.err}"
+    return result
+
+
+@pytest.fixture
+def hutch():
+    return run_hutch
+
+
+@pytest.fixture
+def repo(tmp_path):
+    """A new repokey repository; returns its path."""
+    path = tmp_path / "repo"
+    run_hutch("repo-create", "-e", "repokey", path, check=0)
+    return path
+
+
+def make_tree(root) -> str:
+    """A tree holding every file type hutch keeps; returns its path."""
+    root = os.fspath(root)
+    os.makedirs(os.path.join(root, "dir/sub"))
+    with open(os.path.join(root, "dir/file.txt"), "wb") as f:
+        f.write(b"hello world\n" * 1000)
+    with open(os.path.join(root, "dir/sub/random.bin"), "wb") as f:
+        f.write(os.urandom(3 * 1024 * 1024 + 17))
+    open(os.path.join(root, "empty"), "wb").close()
+    os.symlink("dir/file.txt", os.path.join(root, "link"))
+    os.symlink("/nonexistent/target", os.path.join(root, "dangling"))
+    os.link(os.path.join(root, "dir/file.txt"), os.path.join(root, "hardlink.txt"))
+    os.mkfifo(os.path.join(root, "fifo"))
+    if os.geteuid() == 0:
+        os.mknod(os.path.join(root, "chardev"), 0o600 | 0o020000, os.makedev(1, 3))
+        os.mknod(os.path.join(root, "blockdev"), 0o600 | 0o060000, os.makedev(7, 200))
+    odd = os.path.join(os.fsencode(root), b"odd \xff\xfe name\nwith newline")
+    with open(odd, "wb") as f:
+        f.write(b"odd")
+    with open(os.path.join(root, "sparse"), "wb") as f:
+        f.write(b"start")
+        f.seek(8 * 1024 * 1024)
+        f.write(b"end")
+    exe = os.path.join(root, "dir/script.sh")
+    with open(exe, "w") as f:
+        f.write("#!/bin/sh\necho hi\n")
+    os.chmod(exe, 0o4755 if os.geteuid() == 0 else 0o755)
+    os.setxattr(os.path.join(root, "dir/file.txt"), "user.comment", b"an xattr \x00 value")
+    subprocess.run(["setfacl", "-m", "u:nobody:r", os.path.join(root, "dir/file.txt")], check=True)
+    subprocess.run(
+        ["setfacl", "-d", "-m", "g:nogroup:rx", os.path.join(root, "dir/sub")], check=True
+    )
+    if os.geteuid() == 0:
+        os.chown(os.path.join(root, "empty"), 65534, 65534)
+    os.utime(
+        os.path.join(root, "dir/file.txt"),
+        ns=(1_600_000_000_123_456_789, 1_500_000_000_987_654_321),
+    )
+    os.utime(
+        os.path.join(root, "link"),
+        ns=(1_400_000_000_000_000_001, 1_400_000_000_000_000_002),
+        follow_symlinks=False,
+    )
+    return root
+
+
+@pytest.fixture
+def tree(tmp_path):
+    return make_tree(tmp_path / "tree")
+
+
+def snapshot(root, times=True) -> dict:
+    """What a user would compare after a restore: per path, type, content,
+    mode, owner, times, xattrs, ACLs, link targets, hardlink groups."""
+    root = os.fsencode(os.fspath(root))
+    result = {}
+    inodes = {}
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            full = os.path.join(folder, name)
+            rel = os.path.relpath(full, root)
+            st = os.lstat(full)
+            entry = {"mode": st.st_mode, "uid": st.st_uid, "gid": st.st_gid}
+            if times and not os.path.isdir(full) or os.path.islink(full):
+                entry["mtime"] = st.st_mtime_ns
+            if os.path.islink(full):
+                entry["target"] = os.readlink(full)
+            elif os.path.isfile(full):
+                with open(full, "rb") as f:
+                    entry["content"] = f.read()
+                if st.st_nlink > 1:
+                    entry["hardlink_group"] = inodes.setdefault(st.st_ino, rel)
+                entry["xattrs"] = {n: os.getxattr(full, n) for n in sorted(os.listxattr(full))}
+            elif os.path.isdir(full):
+                entry["xattrs"] = {n: os.getxattr(full, n) for n in sorted(os.listxattr(full))}
+            if st.st_mode & 0o170000 in (0o020000, 0o060000):
+                entry["rdev"] = st.st_rdev
+            result[rel] = entry
+    return result

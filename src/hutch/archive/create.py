@@ -14,6 +14,7 @@ import socket
 import stat
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -158,9 +159,23 @@ class ArchiveCreator:
 
     # -- running a backup ----------------------------------------------
 
-    def run(
-        self, name: str, paths: list[bytes], matcher: PatternMatcher, stdin=None
-    ) -> ArchiveEntry:
+    def backup_paths(self, name: str, paths: list[bytes], matcher: PatternMatcher) -> ArchiveEntry:
+        """Back up file system paths (the walk decides what goes in)."""
+
+        def produce():
+            walker = Walker(self, matcher)
+            for path in paths:
+                walker.walk_root(path)
+
+        return self.run(name, produce)
+
+    def backup_stream(self, name: str, stream) -> ArchiveEntry:
+        """Back up one stream (stdin) as one regular file."""
+        return self.run(name, lambda: self._add_stdin(stream))
+
+    def run(self, name: str, produce: Callable[[], None]) -> ArchiveEntry:
+        """Make an archive of what `produce` adds through `add_item` and
+        `add_stream_item`; commit it unless this is a dry run."""
         archives = ArchiveList(self.repo)
         if not self.options.dry_run and archives.exists(name):
             raise ArchiveExists(f"archive {name!r} already exists; choose another name")
@@ -176,12 +191,7 @@ class ArchiveCreator:
         self.items = ItemStreamWriter(self.writer, self.compressor)
         self._pool = ThreadPoolExecutor(max_workers=self.options.threads or os.cpu_count() or 2)
         try:
-            if stdin is not None:
-                self._add_stdin(stdin)
-            else:
-                walker = Walker(self, matcher)
-                for path in paths:
-                    walker.walk_root(path)
+            produce()
             self._drain(-1)
             entry = ArchiveEntry(
                 name=name,
@@ -277,6 +287,14 @@ class ArchiveCreator:
             )
         return size
 
+    def add_stream_item(self, item: dict, stream) -> None:
+        """Add a regular-file item whose content is read from `stream` (an
+        object with read(n)); sets item["size"]."""
+        self.stats.nfiles += 1
+        pending = _Pending(item, "A")
+        item["size"] = self._read_chunks(stream, pending, item["path"])
+        self._enqueue(pending)
+
     def _add_stdin(self, stream) -> None:
         now = time.time_ns()
         item = {
@@ -290,10 +308,7 @@ class ArchiveCreator:
             "atime": now,
             "ctime": now,
         }
-        self.stats.nfiles += 1
-        pending = _Pending(item, "A")
-        item["size"] = self._read_chunks(stream, pending, item["path"])
-        self._enqueue(pending)
+        self.add_stream_item(item, stream)
 
 
 def _noatime(st: os.stat_result) -> int:

@@ -133,8 +133,10 @@ def run(args) -> int:
     ctx = Context(args)
     with ctx.repository(location, lock="shared") as repo:
         creator = ArchiveCreator(repo, options, reporter)
-        stdin = sys.stdin.buffer if paths == [b"-"] else None
-        entry = creator.run(name, paths, matcher, stdin=stdin)
+        if paths == [b"-"]:
+            entry = creator.backup_stream(name, sys.stdin.buffer)
+        else:
+            entry = creator.backup_paths(name, paths, matcher)
         if args.json:
             print(json.dumps(_json(repo, entry), indent=2))
         elif args.stats:

@@ -5,9 +5,9 @@ import contextlib
 import os
 from dataclasses import dataclass
 
+from ..remote.open import RemoteOptions, open_store
 from ..repo.lock import Lock
 from ..repo.repository import Repository
-from ..store.open import open_store
 from .passphrase import PassphraseSource
 
 
@@ -46,7 +46,14 @@ class Context:
         self.key_file = os.environ.get("HUTCH_KEY_FILE") or None
 
     def store(self, location: str):
-        return open_store(location)
+        level = self.args.log_level
+        remote = RemoteOptions(
+            rsh=self.args.rsh,
+            remote_path=self.args.remote_path,
+            socket_path=self.args.socket or None,
+            serve_options=(f"--{level}",) if level in ("info", "debug") else (),
+        )
+        return open_store(location, remote)
 
     @contextlib.contextmanager
     def repository(self, location: str, lock: str | None = "shared"):

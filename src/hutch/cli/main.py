@@ -72,6 +72,27 @@ def _add_common(parser: argparse.ArgumentParser, top: bool) -> None:
         help="umask for files hutch creates (default: 0077)",
     )
     g.add_argument(
+        "--rsh",
+        metavar="RSH",
+        default=d(None),
+        help="how to reach a remote server (default: HUTCH_RSH, then ssh)",
+    )
+    g.add_argument(
+        "--remote-path",
+        metavar="PATH",
+        default=d(None),
+        help="hutch on the remote server (default: HUTCH_REMOTE_PATH, then hutch)",
+    )
+    g.add_argument(
+        "--socket",
+        metavar="PATH",
+        nargs="?",
+        const="",
+        default=d(None),
+        help="unix socket of 'hutch serve --socket' (for socket:// repositories); "
+        "with serve: listen there (default: $XDG_RUNTIME_DIR/hutch/hutch.sock)",
+    )
+    g.add_argument(
         "--debug-topic", metavar="TOPIC", action="append", default=d([]), help=argparse.SUPPRESS
     )
 

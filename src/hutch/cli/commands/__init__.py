@@ -11,6 +11,7 @@ from . import (
     rename,
     repo_create,
     repo_info,
+    serve,
 )
 
 COMMANDS = [
@@ -24,4 +25,5 @@ COMMANDS = [
     delete,
     key,
     break_lock,
+    serve,
 ]

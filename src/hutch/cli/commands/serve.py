@@ -1,0 +1,117 @@
+"""`hutch serve`: the repository server, started by ssh (stdio) or as a
+long-running server on a unix socket (--socket)."""
+
+import os
+import shlex
+import sys
+
+from ...remote.protocol import StreamReader
+from ...remote.server import ServeOptions, Session
+from ...remote.socket_server import SocketServer
+from ...remote.transport import default_socket_path
+from ...store.permissions import MODES, check_mode
+from ..args import add_command
+from ..output import setup_logging
+
+HELP = """Serve repositories to hutch clients. Usually started by ssh, not by hand.
+
+The client always names the repository; --repo and HUTCH_REPO are ignored.
+--permissions (default: HUTCH_REPO_PERMISSIONS, then all):
+  all         everything
+  no-delete   read and add archives and chunks; never delete or overwrite
+  write-only  add archives and chunks; read nothing that exists
+  read-only   read; write nothing but the client's own lock
+--append-only means no-delete.
+
+If SSH_ORIGINAL_COMMAND is set (a forced command in authorized_keys) and asks
+for serve, only its log level, --debug-topic and --lock-wait options are
+used; restrictions and permissions come only from the forced command."""
+
+_LEVEL_FLAGS = {
+    "--critical": "critical",
+    "--error": "error",
+    "--warning": "warning",
+    "--info": "info",
+    "-v": "info",
+    "--verbose": "info",
+    "--debug": "debug",
+}
+
+
+def register(sub, common):
+    p = add_command(sub, common, "serve", HELP)
+    p.add_argument(
+        "--restrict-to-path",
+        metavar="PATH",
+        action="append",
+        default=[],
+        help="allow repositories at or below PATH only (repeatable)",
+    )
+    p.add_argument(
+        "--restrict-to-repository",
+        "--restrict-to-repo",
+        metavar="PATH",
+        dest="restrict_to_repository",
+        action="append",
+        default=[],
+        help="allow exactly the repository at PATH (repeatable); it may be created there",
+    )
+    p.add_argument(
+        "--permissions",
+        choices=MODES,
+        metavar="MODE",
+        help="repository permissions: " + ", ".join(MODES),
+    )
+    p.add_argument("--append-only", action="store_true", help="same as --permissions no-delete")
+    p.set_defaults(func=run)
+
+
+def allowed_from_original_command(command: str) -> str | None:
+    """The log level the client asked for in SSH_ORIGINAL_COMMAND, if it
+    asks for serve at all; everything else in it is ignored."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return None
+    while words and "=" in words[0] and not words[0].startswith("-"):
+        words.pop(0)  # VAR=value words are never interpreted
+    if "serve" not in words[1:]:
+        return None
+    level = None
+    for word in words:
+        if word in _LEVEL_FLAGS:
+            level = _LEVEL_FLAGS[word]
+    return level or "warning"
+
+
+def run(args) -> int:
+    original = os.environ.get("SSH_ORIGINAL_COMMAND")
+    if original is not None:
+        level = allowed_from_original_command(original)
+        if level is not None:
+            setup_logging(level, args.log_json)
+    permissions = args.permissions or os.environ.get("HUTCH_REPO_PERMISSIONS") or "all"
+    if args.append_only:
+        permissions = "no-delete"
+    options = ServeOptions(
+        restrict_to_paths=args.restrict_to_path,
+        restrict_to_repositories=args.restrict_to_repository,
+        permissions=check_mode(permissions),
+    )
+    if args.socket is not None:
+        SocketServer(args.socket or default_socket_path(), options).serve_forever()
+        return 0
+    stdin_fd, stdout_fd = sys.stdin.fileno(), os.dup(sys.stdout.fileno())
+    # Nothing but protocol frames may reach the client's pipe.
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+
+    def read(n: int) -> bytes:
+        return os.read(stdin_fd, n)
+
+    def write(data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(stdout_fd, view) :]
+
+    Session(options, StreamReader(read), write).run()
+    return 0

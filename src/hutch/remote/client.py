@@ -1,0 +1,154 @@
+"""The client side: a store backend that talks to `hutch serve`.
+
+Requests are pipelined: callers in several threads send requests at once
+and a reader thread hands each answer to the caller waiting for it, so
+many fetches are in flight per round trip.
+"""
+
+import itertools
+import threading
+from concurrent.futures import Future
+
+from .. import __version__
+from ..errors import ConnectionClosed, StoreError
+from ..store.base import ObjectInfo, Store
+from . import protocol
+from .transport import Connection, connect
+from .urls import Location
+
+HELLO_TIMEOUT = 120.0
+
+
+class RemoteStore(Store):
+    def __init__(self, connection: Connection, location: Location):
+        self.conn = connection
+        self._location = location
+        self._ids = itertools.count()
+        self._pending: dict[int, Future] = {}
+        self._send_lock = threading.Lock()
+        self._closed: Exception | None = None
+        self._reader: threading.Thread | None = None
+
+    @classmethod
+    def connect(cls, location: Location, options) -> "RemoteStore":
+        store = cls(connect(location, options), location)
+        store._hello()
+        return store
+
+    @property
+    def location(self) -> str:
+        return self._location.text
+
+    def _gone(self, detail: str = "") -> ConnectionClosed:
+        tail = self.conn.stderr_tail()
+        text = "Connection closed by remote host. Is hutch working on the server?"
+        if detail:
+            text += f" ({detail})"
+        if tail:
+            text += " Remote said: " + " | ".join(tail)
+        return ConnectionClosed(text)
+
+    def _hello(self) -> None:
+        hello = {
+            "hello": "hutch",
+            "versions": list(protocol.VERSIONS),
+            "client": __version__,
+            "repo": self._location.path,
+        }
+        try:
+            self.conn.send(protocol.encode(hello))
+            answer = self.conn.read_frame(timeout=HELLO_TIMEOUT)
+        except protocol.ProtocolError as e:
+            self.conn.close()
+            raise self._gone(str(e)) from None
+        except (OSError, TimeoutError) as e:
+            self.conn.close()
+            raise self._gone(str(e) or "no answer") from None
+        if answer is None:
+            self.conn.close()
+            raise self._gone()
+        if "error" in answer:
+            self.conn.close()
+            raise protocol.error_from_wire(answer["error"])
+        if answer.get("version") not in protocol.VERSIONS:
+            self.conn.close()
+            raise self._gone(f"unexpected answer to hello: {answer!r:.100}")
+        self._reader = threading.Thread(target=self._read_loop, daemon=True, name="rpc-reader")
+        self._reader.start()
+
+    def _read_loop(self) -> None:
+        error: Exception
+        try:
+            while True:
+                message = self.conn.read_frame()
+                if message is None:
+                    error = self._gone()
+                    break
+                fut = self._pending.pop(message.get("i"), None)
+                if fut is None:
+                    error = self._gone("answer to a question never asked")
+                    break
+                if "e" in message:
+                    fut.set_exception(protocol.error_from_wire(message["e"]))
+                else:
+                    fut.set_result(message.get("r"))
+        except protocol.ProtocolError as e:
+            error = self._gone(str(e))
+        except OSError as e:
+            error = self._gone(str(e))
+        with self._send_lock:
+            self._closed = error
+            pending, self._pending = self._pending, {}
+        for fut in pending.values():
+            fut.set_exception(error)
+
+    def _send(self, method: str, *args) -> Future:
+        fut: Future = Future()
+        with self._send_lock:
+            if self._closed is not None:
+                raise self._closed
+            rid = next(self._ids)
+            self._pending[rid] = fut
+            try:
+                self.conn.send(protocol.encode({"i": rid, "m": method, "a": list(args)}))
+            except OSError as e:
+                self._pending.pop(rid, None)
+                raise self._gone(str(e)) from None
+        return fut
+
+    def _call(self, method: str, *args):
+        return self._send(method, *args).result()
+
+    def exists(self) -> bool:
+        return bool(self._call("exists"))
+
+    def create(self) -> None:
+        self._call("create")
+
+    def destroy(self) -> None:
+        raise StoreError("deleting a remote repository is not supported yet")
+
+    def put(self, name: str, data: bytes, overwrite: bool = False) -> None:
+        self._call("put", name, bytes(data), overwrite)
+
+    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
+        return self._call("get", name, offset, length)
+
+    def get_many(self, requests):
+        futures = [self._send("get", n, o, ln) for n, o, ln in requests]
+        return [f.result() for f in futures]
+
+    def delete(self, name: str) -> None:
+        self._call("delete", name)
+
+    def info(self, name: str) -> ObjectInfo:
+        name, size = self._call("info", name)
+        return ObjectInfo(name, size)
+
+    def list(self, namespace: str) -> list[ObjectInfo]:
+        return [ObjectInfo(n, s) for n, s in self._call("list", namespace)]
+
+    def close(self) -> None:
+        self.conn.close()
+        if self._reader is not None:
+            self._reader.join(timeout=10)

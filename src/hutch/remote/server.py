@@ -1,0 +1,160 @@
+"""The server side of `hutch serve`: one session per client connection.
+
+A session reads the hello, checks the requested repository against the
+restrictions (on the resolved real path), opens the store through
+`open_served_store` (permissions, lock ownership) and answers requests
+until the client goes away. Whatever happens, closing the session closes
+the store, which removes the client's locks.
+"""
+
+import os
+from dataclasses import dataclass, field
+
+from .. import __version__
+from ..errors import HutchError, PermissionDenied, UsageError
+from ..store.base import Store
+from . import protocol
+from .open import open_served_store
+
+
+@dataclass
+class ServeOptions:
+    restrict_to_paths: list[str] = field(default_factory=list)
+    restrict_to_repositories: list[str] = field(default_factory=list)
+    permissions: str = "all"
+
+
+def _real(path: str) -> str:
+    return os.path.realpath(os.path.expanduser(path))
+
+
+def _within(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def resolve_repository(requested: str, options: ServeOptions) -> str:
+    """The real path of the requested repository, if the restrictions allow it."""
+    if not isinstance(requested, str) or not requested or "\0" in requested:
+        raise UsageError("the client named no valid repository path")
+    real = _real(requested)
+    if options.restrict_to_repositories and not any(
+        real == _real(r) for r in options.restrict_to_repositories
+    ):
+        raise PermissionDenied(f"{requested} is not an accessible repository")
+    if options.restrict_to_paths and not any(
+        _within(real, _real(p)) for p in options.restrict_to_paths
+    ):
+        raise PermissionDenied(f"{requested} is not inside the accessible paths")
+    return real
+
+
+def _check_args(method: str, args) -> list:
+    """Validate argument types: the client is not trusted."""
+    if not isinstance(args, list):
+        raise UsageError("malformed request arguments")
+    low, high, types = _METHODS[method]
+    if not low <= len(args) <= high:
+        raise UsageError(f"wrong number of arguments for {method}")
+    for value, allowed in zip(args, types, strict=False):
+        if isinstance(value, bool) != (allowed is bool) or not isinstance(value, allowed):
+            raise UsageError(f"malformed argument for {method}")
+    if method == "get" and any(isinstance(v, int) and v < 0 for v in args[1:]):
+        raise UsageError("negative offset or length")
+    return args
+
+
+# method: (min args, max args, allowed types per argument)
+_METHODS = {
+    "exists": (0, 0, ()),
+    "create": (0, 0, ()),
+    "put": (2, 3, (str, bytes, bool)),
+    "get": (1, 3, (str, int, (int, type(None)))),
+    "delete": (1, 1, (str,)),
+    "info": (1, 1, (str,)),
+    "list": (1, 1, (str,)),
+}
+
+
+class Session:
+    def __init__(self, options: ServeOptions, read_exactly, write):
+        self.options = options
+        self.read_exactly = read_exactly
+        self.write = write
+        self.store: Store | None = None
+        self._is_repo = False
+
+    def run(self) -> None:
+        try:
+            if self._handshake():
+                self._serve()
+        except (protocol.ProtocolError, BrokenPipeError, ConnectionError, OSError):
+            pass  # the client is gone or talks nonsense: end the session
+        finally:
+            if self.store is not None:
+                self.store.close()
+
+    def _reply(self, message: dict) -> None:
+        self.write(protocol.encode(message))
+
+    def _handshake(self) -> bool:
+        hello = protocol.read_frame(self.read_exactly)
+        if hello is None:
+            return False
+        if hello.get("hello") != "hutch":
+            raise protocol.ProtocolError("not a hutch client")
+        versions = hello.get("versions")
+        common = [v for v in protocol.VERSIONS if isinstance(versions, list) and v in versions]
+        if not common:
+            message = (
+                f"protocol versions differ: the client speaks {versions}, this server "
+                f"(hutch {__version__}) speaks {list(protocol.VERSIONS)}; "
+                "install matching hutch versions"
+            )
+            self._reply({"error": {"type": "UsageError", "msg": message}})
+            return False
+        try:
+            path = resolve_repository(hello.get("repo"), self.options)
+            self.store = open_served_store(path, self.options.permissions)
+        except HutchError as e:
+            self._reply({"error": protocol.error_to_wire(e)})
+            return False
+        self._reply({"version": max(common), "server": __version__})
+        return True
+
+    def _serve(self) -> None:
+        while True:
+            request = protocol.read_frame(self.read_exactly)
+            if request is None:
+                return
+            rid = request.get("i")
+            try:
+                self._reply({"i": rid, "r": self._call(request.get("m"), request.get("a", []))})
+            except HutchError as e:
+                self._reply({"i": rid, "e": protocol.error_to_wire(e)})
+
+    def _call(self, method, args):
+        if method not in _METHODS:
+            raise UsageError(f"unknown method {method!r}")
+        args = _check_args(method, args)
+        store = self.store
+        if method == "exists":
+            return store.exists()
+        if method == "create":
+            store.create()
+            self._is_repo = True
+            return None
+        if not self._is_repo:
+            # Only a repository is served: never write into any other folder.
+            if not store.exists():
+                raise UsageError(f"no repository at {store.location}")
+            self._is_repo = True
+        if method == "put":
+            return store.put(*args)
+        if method == "get":
+            return store.get(*args)
+        if method == "delete":
+            return store.delete(*args)
+        if method == "info":
+            info = store.info(*args)
+            return [info.name, info.size]
+        return [[i.name, i.size] for i in store.list(*args)]

@@ -1,0 +1,143 @@
+"""Byte pipes to a server: a subprocess started through HUTCH_RSH (ssh by
+default, or any wrapper such as `sh -c 'exec socat STDIO UNIX-CONNECT:...'`),
+or a unix socket of a long-running `hutch serve --socket`."""
+
+import collections
+import os
+import select
+import shlex
+import socket
+import subprocess
+import sys
+import threading
+
+from ..errors import ConnectionClosed, UsageError
+from . import protocol
+from .urls import Location
+
+
+class Connection:
+    """A framed message pipe. `read_frame` is called from one thread only."""
+
+    def __init__(self, read_fd: int, write, closer):
+        self._read_fd = read_fd
+        self._write = write
+        self._closer = closer
+        self._stderr: collections.deque[str] = collections.deque(maxlen=5)
+        self._timeout: float | None = None
+        self._reader = protocol.StreamReader(self._read)
+
+    def _read(self, n: int) -> bytes:
+        if self._timeout is not None:
+            ready, _, _ = select.select([self._read_fd], [], [], self._timeout)
+            if not ready:
+                raise TimeoutError(f"no answer within {self._timeout:.0f} seconds")
+        return os.read(self._read_fd, n)
+
+    def send(self, data: bytes) -> None:
+        self._write(data)
+
+    def read_frame(self, timeout: float | None = None) -> dict | None:
+        self._timeout = timeout
+        try:
+            return protocol.read_frame(self._reader)
+        finally:
+            self._timeout = None
+
+    def note_stderr(self, line: str) -> None:
+        self._stderr.append(line)
+
+    def stderr_tail(self) -> list[str]:
+        return list(self._stderr)
+
+    def close(self) -> None:
+        self._closer()
+
+
+def default_socket_path() -> str:
+    runtime = os.environ.get("XDG_RUNTIME_DIR") or "/run"
+    return os.environ.get("HUTCH_SOCKET") or os.path.join(runtime, "hutch", "hutch.sock")
+
+
+def rsh_command(location: Location, options) -> list[str]:
+    rsh = options.rsh or os.environ.get("HUTCH_RSH") or "ssh"
+    remote_path = options.remote_path or os.environ.get("HUTCH_REMOTE_PATH") or "hutch"
+    try:
+        argv = shlex.split(rsh)
+        remote = shlex.split(remote_path)
+    except ValueError as e:
+        raise UsageError(f"cannot split HUTCH_RSH / --rsh or --remote-path: {e}") from None
+    if location.port:
+        argv += ["-p", str(location.port)]
+    argv.append(f"{location.user}@{location.host}" if location.user else location.host)
+    return argv + remote + ["serve", *options.serve_options]
+
+
+def _spawn(argv: list[str]) -> Connection:
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            bufsize=0,
+            start_new_session=True,  # a Ctrl-C reaches us, not ssh: we end it cleanly
+        )
+    except OSError as e:
+        raise ConnectionClosed(f"cannot start {argv[0]!r}: {e.strerror}") from None
+
+    def write(data: bytes) -> None:
+        proc.stdin.write(data)
+
+    def close() -> None:
+        for pipe in (proc.stdin,):
+            try:
+                pipe.close()
+            except OSError:
+                pass
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    conn = Connection(proc.stdout.fileno(), write, close)
+    conn.process = proc
+    threading.Thread(target=_relay_stderr, args=(proc.stderr, conn), daemon=True).start()
+    return conn
+
+
+def _relay_stderr(stream, conn: Connection) -> None:
+    """Show what the remote side says, and keep the last lines for errors."""
+    for raw in iter(stream.readline, b""):
+        line = raw.decode(errors="replace").rstrip("\n")
+        conn.note_stderr(line)
+        sys.stderr.write(f"Remote: {line}\n")
+        sys.stderr.flush()
+
+
+def _socket(path: str) -> Connection:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+    except OSError as e:
+        sock.close()
+        raise ConnectionClosed(
+            f"cannot connect to hutch serve at socket {path}: {e.strerror}. "
+            "Is 'hutch serve --socket' running there?"
+        ) from None
+
+    def close() -> None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        sock.close()
+
+    return Connection(sock.fileno(), sock.sendall, close)
+
+
+def connect(location: Location, options) -> Connection:
+    if location.scheme == "socket":
+        return _socket(options.socket_path or default_socket_path())
+    return _spawn(rsh_command(location, options))

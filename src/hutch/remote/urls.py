@@ -1,0 +1,70 @@
+"""Repository locations as users write them.
+
+- a path, or file:///path
+- ssh://[user@]host[:port]/path, where the path part means:
+    /abs/path or //abs/path   absolute
+    /~/repo                   in the login user's home on the server
+    /~user/repo               in that user's home on the server
+    /./repo                   relative to the login directory
+- socket:///path: a `hutch serve --socket` on this machine
+"""
+
+import re
+from dataclasses import dataclass
+
+from ..errors import UsageError
+
+_SSH = re.compile(
+    r"^ssh://(?:(?P<user>[^@/]+)@)?(?P<host>\[[^\]]+\]|[^:/]+)(?::(?P<port>\d+))?(?P<path>/.*)$"
+)
+
+
+@dataclass(frozen=True)
+class Location:
+    scheme: str  # "file", "ssh" or "socket"
+    path: str  # the repository path as the server should see it
+    host: str = ""
+    user: str | None = None
+    port: int | None = None
+    text: str = ""
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def parse_location(text: str) -> Location:
+    if text.startswith("file://"):
+        return Location("file", text[len("file://") :], text=text)
+    if text.startswith("socket://"):
+        path = text[len("socket://") :]
+        if not path.startswith("/"):
+            raise UsageError(f"invalid socket URL {text!r}; write socket:///absolute/path/to/repo")
+        return Location("socket", path, text=text)
+    if text.startswith("ssh://"):
+        m = _SSH.match(text)
+        if not m:
+            raise UsageError(
+                f"invalid ssh URL {text!r}; write ssh://[user@]host[:port]/path "
+                "(/~/repo for a path in the home directory)"
+            )
+        return Location(
+            "ssh",
+            _server_path(m.group("path")),
+            host=m.group("host").strip("[]"),
+            user=m.group("user"),
+            port=int(m.group("port")) if m.group("port") else None,
+            text=text,
+        )
+    if "://" in text:
+        raise UsageError(
+            f"unknown repository URL {text!r}; use a path, file://, ssh:// or socket://"
+        )
+    return Location("file", text, text=text)
+
+
+def _server_path(url_path: str) -> str:
+    if url_path.startswith("//"):
+        return url_path[1:]
+    if url_path.startswith(("/~", "/./")):
+        return url_path[1:]
+    return url_path

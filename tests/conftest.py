@@ -9,8 +9,17 @@ from dataclasses import dataclass
 
 import pytest
 
+from hutch.cli.context import Dirs
+from hutch.repo.repository import Repository
+from hutch.store.local import LocalStore
+
+from .sshd import Sshd, have_sshd
+
 HUTCH = os.path.join(os.path.dirname(sys.executable), "hutch")
 PASSPHRASE = "test passphrase"
+# Runs a command without root's powers: as root, with every capability
+# dropped (no reading others' files, no chown, no mknod); as another user, as is.
+UNPRIVILEGED = ("setpriv", "--bounding-set=-all", "--inh-caps=-all") if os.geteuid() == 0 else ()
 
 
 @pytest.fixture(autouse=True)
@@ -36,19 +45,37 @@ class Result:
     stdout_bytes: bytes
 
 
-def run_hutch(*args, cwd=None, input=None, env=None, check=None, timeout=300) -> Result:
-    """Run the real `hutch` command; check=N asserts the exit code."""
+def run_hutch(
+    *args,
+    cwd=None,
+    input=None,
+    env=None,
+    check=None,
+    timeout=300,
+    prefix=(),
+    pass_fds=(),
+    new_session=False,
+) -> Result:
+    """Run the real `hutch` command; check=N asserts the exit code.
+
+    env values of None remove a variable; prefix is a command that runs
+    hutch (e.g. UNPRIVILEGED); new_session runs it without a terminal."""
     full_env = dict(os.environ)
-    if env:
-        full_env.update(env)
+    for name, value in (env or {}).items():
+        if value is None:
+            full_env.pop(name, None)
+        else:
+            full_env[name] = value
     proc = subprocess.run(
-        [HUTCH, *map(str, args)],
+        [*prefix, HUTCH, *map(str, args)],
         cwd=cwd,
         input=input if isinstance(input, bytes | None) else input.encode(),
         capture_output=True,
         env=full_env,
         timeout=timeout,
         stdin=subprocess.DEVNULL if input is None else None,
+        pass_fds=pass_fds,
+        start_new_session=new_session,
     )
     result = Result(
         proc.returncode,
@@ -64,6 +91,26 @@ def run_hutch(*args, cwd=None, input=None, env=None, check=None, timeout=300) ->
 @pytest.fixture
 def hutch():
     return run_hutch
+
+
+def open_repository(path) -> Repository:
+    """The repository at `path`, opened in this process as the CLI would."""
+    dirs = Dirs.from_environment()
+    return Repository.open(
+        LocalStore(os.fspath(path)),
+        lambda: PASSPHRASE,
+        dirs.keys,
+        cache_dir=dirs.cache,
+        security_dir=dirs.security,
+    )
+
+
+def assert_clean_error(result: Result, *words: str) -> None:
+    """A failure as a user should meet it: no traceback, the problem named."""
+    assert "Traceback" not in result.err, result.err
+    assert "internal error" not in result.err, result.err
+    for word in words:
+        assert word.lower() in result.err.lower(), f"{word!r} not in:\n{result.err}"
 
 
 @pytest.fixture
@@ -153,3 +200,21 @@ def snapshot(root, times=True) -> dict:
                 entry["rdev"] = st.st_rdev
             result[rel] = entry
     return result
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory):
+    """A real sshd on 127.0.0.1, one per test worker."""
+    if not have_sshd():
+        pytest.skip("OpenSSH server not installed")
+    server = Sshd(tmp_path_factory.mktemp("sshd"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def ssh_env(sshd, monkeypatch):
+    """The client environment for ssh:// repositories; authorized_keys reset."""
+    sshd.allow_plain()
+    monkeypatch.setenv("HUTCH_RSH", sshd.rsh)
+    return sshd

@@ -8,7 +8,13 @@ from dataclasses import dataclass, field
 import msgpack
 
 from ..crypto.objects import ObjectKind
-from ..errors import ArchiveExists, ArchiveNotFound, IntegrityError, ObjectNotFound
+from ..errors import (
+    ArchiveExists,
+    ArchiveNotFound,
+    IntegrityError,
+    ObjectNotFound,
+    PermissionDenied,
+)
 from .repository import Repository
 
 
@@ -65,7 +71,12 @@ class ArchiveList:
         raise ArchiveNotFound(f"archive {name!r} does not exist; 'hutch list' shows the archives")
 
     def exists(self, name: str) -> bool:
-        return any(e.name == name for e in self.list())
+        """Whether an archive of that name exists; False where this client
+        may not read archives (write-only permissions)."""
+        try:
+            return any(e.name == name for e in self.list())
+        except PermissionDenied:
+            return False
 
     def add(self, entry: ArchiveEntry) -> None:
         """Write the entry: from now on the archive exists."""
@@ -84,7 +95,8 @@ class ArchiveList:
     def rename(self, entry: ArchiveEntry, new_name: str) -> None:
         if self.exists(new_name):
             raise ArchiveExists(f"archive {new_name!r} already exists; choose another name")
-        old_id = entry.id
+        # Soft-delete first: a client that may not delete is refused before
+        # anything changed, and a crash in between leaves the entry in deleted/.
+        self.delete(entry)
         entry.name = new_name
         self.add(entry)
-        self.repo.store.delete(f"archives/{old_id.hex()}")

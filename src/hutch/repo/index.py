@@ -14,7 +14,7 @@ import blake3
 import msgpack
 
 from ..crypto.objects import ObjectCipher, ObjectKind
-from ..errors import IntegrityError, ObjectNotFound
+from ..errors import IntegrityError, ObjectNotFound, StoreError
 from ..store.base import Store
 from .pack import TAIL_GUESS, NeedMore, parse_tail
 
@@ -124,8 +124,9 @@ def load_index(store: Store, cipher: ObjectCipher, cache_path: str | None) -> Ch
         if pack not in known:
             try:
                 index.add_pack(pack, read_pack_entries(store, cipher, pack, size))
-            except (IntegrityError, ObjectNotFound):
-                continue  # a damaged or vanished pack offers nothing to reuse; check reports it
+            except (IntegrityError, StoreError):
+                # Damaged, vanished or unreadable (write-only): nothing to reuse; check reports damage.
+                continue
     _write_cache(cache_path, covered, index)
     return index
 

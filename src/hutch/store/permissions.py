@@ -18,9 +18,10 @@ from .wrapper import StoreWrapper
 
 MODES = ("all", "no-delete", "write-only", "read-only")
 
-# Namespaces whose objects a restricted client may read even in write-only
-# mode: the repository config and the key are needed to write at all.
-_WRITE_ONLY_READABLE = ("config", "keys", "locks")
+# Namespaces a write-only client may read: config and key are needed to
+# write at all, the index to deduplicate. None of them holds file data or
+# metadata: the index maps keyed chunk ids to places in packs.
+_WRITE_ONLY_READABLE = ("config", "keys", "locks", "index")
 
 
 def check_mode(mode: str) -> str:

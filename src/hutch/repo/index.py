@@ -125,7 +125,8 @@ def load_index(store: Store, cipher: ObjectCipher, cache_path: str | None) -> Ch
             try:
                 index.add_pack(pack, read_pack_entries(store, cipher, pack, size))
             except (IntegrityError, StoreError):
-                # Damaged, vanished or unreadable (write-only): nothing to reuse; check reports damage.
+                # Damaged, vanished or unreadable (write-only): nothing to
+                # reuse here; check reports damage.
                 continue
     _write_cache(cache_path, covered, index)
     return index

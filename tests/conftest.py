@@ -218,3 +218,24 @@ def ssh_env(sshd, monkeypatch):
     sshd.allow_plain()
     monkeypatch.setenv("HUTCH_RSH", sshd.rsh)
     return sshd
+
+
+# A HUTCH_RSH that runs the remote command locally, dropping the host: a
+# pipe to `hutch serve` without ssh.
+PIPE_RSH = "sh -c 'shift; exec \"$@\"' pipe-rsh"
+
+
+@pytest.fixture
+def pipe_serve(monkeypatch):
+    """Make ssh://host/PATH URLs reach a local `hutch serve` through a pipe;
+    returns a function that sets the serve options (e.g. "--permissions x")."""
+    monkeypatch.setenv("HUTCH_RSH", PIPE_RSH)
+
+    def serve_with(options: str = "") -> None:
+        monkeypatch.setenv(
+            "HUTCH_REMOTE_PATH",
+            f"{HUTCH} {options}".strip() if not options else f"env {options} {HUTCH}",
+        )
+
+    serve_with()
+    return serve_with

@@ -71,5 +71,9 @@ class LockTimeout(HutchError):
     """The repository lock could not be acquired in time."""
 
 
+class LockLost(HutchError):
+    """Our lock was removed while we held it."""
+
+
 class ConnectionClosed(HutchError):
     """The remote side went away."""

@@ -2,6 +2,7 @@
 last by a backup (the commit point). Deleting moves the entry to `deleted/`
 so that space is only freed by compact (and undelete stays possible)."""
 
+import datetime
 import os
 from dataclasses import dataclass, field
 
@@ -39,6 +40,15 @@ class ArchiveEntry:
         return d
 
 
+def _time_order(entry: ArchiveEntry):
+    """Sort key: the moment of the archive (offsets taken into account), then its name."""
+    try:
+        moment = datetime.datetime.fromisoformat(entry.time).timestamp()
+    except (TypeError, ValueError):
+        moment = 0.0
+    return moment, entry.time, entry.name
+
+
 class ArchiveList:
     def __init__(self, repo: Repository):
         self.repo = repo
@@ -62,7 +72,7 @@ class ArchiveList:
                 entries.append(self._read(info.name))
             except ObjectNotFound:
                 continue  # deleted while we listed
-        return sorted(entries, key=lambda e: (e.time, e.name))
+        return sorted(entries, key=_time_order)
 
     def get(self, name: str) -> ArchiveEntry:
         for entry in self.list():
@@ -82,6 +92,8 @@ class ArchiveList:
         """Write the entry: from now on the archive exists."""
         if self.exists(entry.name):
             raise ArchiveExists(f"archive {entry.name!r} already exists; choose another name")
+        if self.repo.lock is not None:
+            self.repo.lock.check()
         entry.id = os.urandom(32)
         blob = self.repo.cipher.seal(ObjectKind.ARCHIVE, entry.id, msgpack.packb(entry.to_dict()))
         self.repo.store.put(f"archives/{entry.id.hex()}", blob)

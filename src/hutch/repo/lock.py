@@ -16,7 +16,7 @@ import time
 
 import msgpack
 
-from ..errors import LockTimeout, ObjectNotFound, StoreError
+from ..errors import LockLost, LockTimeout, ObjectNotFound, StoreError
 from ..store.base import Store
 
 HEARTBEAT = 30.0
@@ -34,6 +34,7 @@ class Lock:
         self.since = time.time()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.lost = False
 
     def _record(self) -> bytes:
         return msgpack.packb(
@@ -108,9 +109,26 @@ class Lock:
     def _beat(self) -> None:
         while not self._stop.wait(HEARTBEAT):
             try:
+                self.store.info(self.name)
+            except ObjectNotFound:
+                # Taken as stale (we were suspended?) or broken: whoever took
+                # it may be changing the repository; stop writing.
+                self.lost = True
+                return
+            except StoreError:
+                continue
+            try:
                 self.store.put(self.name, self._record(), overwrite=True)
             except StoreError:
                 pass
+
+    def check(self) -> None:
+        """Raise LockLost if the lock was taken from us."""
+        if self.lost:
+            raise LockLost(
+                "the repository lock was removed while this process held it "
+                "(stale after a suspend, or break-lock); stopping before writing more"
+            )
 
     def release(self) -> None:
         self._stop.set()

@@ -31,6 +31,8 @@ class Repository:
         self.cache_dir = os.path.join(cache_dir, config.repo_id.hex()) if cache_dir else None
         self._index: ChunkIndex | None = None
         self._index_lock = threading.Lock()
+        # The lock this process holds on the repository, if any (set by the caller).
+        self.lock = None
 
     @property
     def id(self) -> bytes:

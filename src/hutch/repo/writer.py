@@ -56,6 +56,8 @@ class RepoWriter:
         self._uploads.append(self._pool.submit(self._upload, name, data, builder.entries))
 
     def _upload(self, name: str, data: bytes, entries: list) -> None:
+        if self.repo.lock is not None:
+            self.repo.lock.check()
         self.repo.store.put(f"packs/{name}", data)
         with self._lock:
             self.bytes_uploaded += len(data)

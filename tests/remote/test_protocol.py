@@ -1,0 +1,133 @@
+"""The server's input handling: garbage, truncation, oversized frames, bad
+arguments and random bytes never crash it, hang it, or touch files outside
+the repository."""
+
+import io
+import os
+import struct
+
+import msgpack
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hutch.remote import protocol
+from hutch.remote.server import ServeOptions, Session
+from hutch.store.local import LocalStore
+
+
+def _serve(data: bytes, options: ServeOptions) -> list[dict]:
+    """Run a session over `data`; return the server's replies."""
+    inp = io.BytesIO(data)
+    out = io.BytesIO()
+    Session(options, protocol.StreamReader(inp.read), out.write).run()
+    out.seek(0)
+    replies = []
+    reader = protocol.StreamReader(out.read)
+    while (msg := protocol.read_frame(reader)) is not None:
+        replies.append(msg)
+    return replies
+
+
+def _hello(repo) -> bytes:
+    return protocol.encode({"hello": "hutch", "versions": [1], "repo": str(repo)})
+
+
+def _files_under(path) -> set[str]:
+    return {os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs}
+
+
+def test_requests_are_answered_in_order(tmp_path):
+    repo = tmp_path / "repo"
+    LocalStore(str(repo)).create()
+    data = _hello(repo) + b"".join(
+        protocol.encode({"i": i, "m": m, "a": a})
+        for i, (m, a) in enumerate(
+            [
+                ("put", ["config/x", b"1"]),
+                ("get", ["config/x"]),
+                ("get", ["config/nope"]),
+                ("list", ["config"]),
+                ("frobnicate", []),
+                ("get", ["../../etc/passwd"]),
+            ]
+        )
+    )
+    replies = _serve(data, ServeOptions(restrict_to_paths=[str(tmp_path)]))
+    assert replies[0]["version"] == 1
+    assert [r["i"] for r in replies[1:]] == list(range(6))
+    assert replies[2]["r"] == b"1"
+    assert replies[3]["e"]["type"] == "ObjectNotFound"
+    assert replies[4]["r"] == [["config/x", 1]]
+    assert "unknown method" in replies[5]["e"]["msg"]
+    assert replies[6]["e"]["type"] == "UsageError"
+
+
+def test_version_mismatch_is_explained(tmp_path):
+    data = protocol.encode({"hello": "hutch", "versions": [99], "repo": str(tmp_path)})
+    (reply,) = _serve(data, ServeOptions())
+    assert "protocol versions differ" in reply["error"]["msg"]
+
+
+def test_oversized_frame_closes_the_connection(tmp_path):
+    repo = tmp_path / "repo"
+    LocalStore(str(repo)).create()
+    data = _hello(repo) + struct.pack(">I", protocol.MAX_FRAME + 1) + b"x" * 100
+    replies = _serve(data, ServeOptions())
+    assert len(replies) == 1  # the hello's answer, then the server hung up
+
+
+def test_outside_a_repository_nothing_is_written(tmp_path):
+    folder = tmp_path / "not-a-repo"
+    folder.mkdir()
+    data = _hello(folder) + protocol.encode({"i": 1, "m": "put", "a": ["locks/x", b"1"]})
+    replies = _serve(data, ServeOptions())
+    assert replies[1]["e"]["type"] == "UsageError"
+    assert os.listdir(folder) == []
+
+
+_INT64 = st.integers(-(2**63), 2**63 - 1)
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    garbage=st.one_of(
+        st.binary(max_size=300),
+        st.lists(
+            st.fixed_dictionaries(
+                {
+                    "i": st.one_of(_INT64, st.text(max_size=3), st.none()),
+                    "m": st.sampled_from(["put", "get", "delete", "info", "list", "create", "x"]),
+                    "a": st.lists(
+                        st.one_of(
+                            st.text(max_size=20),
+                            st.binary(max_size=20),
+                            _INT64,
+                            st.booleans(),
+                            st.none(),
+                        ),
+                        max_size=4,
+                    ),
+                }
+            ).map(lambda m: protocol.encode(m)),
+            max_size=8,
+        ).map(b"".join),
+    ),
+    cut=st.integers(min_value=0, max_value=400),
+)
+def test_fuzz_server_input(tmp_path, garbage, cut):
+    repo = tmp_path / "fuzz" / "repo"
+    if not repo.exists():
+        LocalStore(str(repo)).create()
+    before = _files_under(tmp_path) - _files_under(repo)
+    data = (_hello(repo) + garbage)[: len(_hello(repo)) + cut]
+    replies = _serve(data, ServeOptions(restrict_to_paths=[str(repo)]))
+    for reply in replies[1:]:
+        assert set(reply) in ({"i", "r"}, {"i", "e"})
+    assert _files_under(tmp_path) - _files_under(repo) == before
+
+
+def test_random_bytes_instead_of_hello(tmp_path):
+    for data in (b"", b"\x00", b"GET / HTTP/1.0\r\n\r\n", msgpack.packb([1, 2, 3])):
+        assert _serve(data, ServeOptions()) == []

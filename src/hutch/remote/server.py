@@ -8,6 +8,9 @@ the store, which removes the client's locks.
 """
 
 import os
+import queue
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from .. import __version__
@@ -15,6 +18,9 @@ from ..errors import HutchError, PermissionDenied, UsageError
 from ..store.base import Store
 from . import protocol
 from .open import open_served_store
+
+WORKERS = 4
+MAX_IN_FLIGHT = 16
 
 
 @dataclass
@@ -82,6 +88,7 @@ class Session:
         self.write = write
         self.store: Store | None = None
         self._is_repo = False
+        self._write_failed = False
 
     def run(self) -> None:
         try:
@@ -121,16 +128,38 @@ class Session:
         self._reply({"version": max(common), "server": __version__})
         return True
 
+    def _answer(self, request: dict) -> dict:
+        rid = request.get("i")
+        try:
+            return {"i": rid, "r": self._call(request.get("m"), request.get("a", []))}
+        except HutchError as e:
+            return {"i": rid, "e": protocol.error_to_wire(e)}
+
     def _serve(self) -> None:
-        while True:
-            request = protocol.read_frame(self.read_exactly)
-            if request is None:
-                return
-            rid = request.get("i")
+        """Requests run in a few threads (a client pipelines only requests that
+        do not depend on each other); answers go out in request order."""
+        answers: queue.Queue = queue.Queue(maxsize=MAX_IN_FLIGHT)
+        writer = threading.Thread(target=self._write_answers, args=(answers,), daemon=True)
+        writer.start()
+        with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="serve") as pool:
             try:
-                self._reply({"i": rid, "r": self._call(request.get("m"), request.get("a", []))})
-            except HutchError as e:
-                self._reply({"i": rid, "e": protocol.error_to_wire(e)})
+                while not self._write_failed:
+                    request = protocol.read_frame(self.read_exactly)
+                    if request is None:
+                        break
+                    answers.put(pool.submit(self._answer, request))
+            finally:
+                answers.put(None)
+                writer.join()
+
+    def _write_answers(self, answers: queue.Queue) -> None:
+        while (future := answers.get()) is not None:
+            if self._write_failed:
+                continue
+            try:
+                self._reply(future.result())
+            except OSError:
+                self._write_failed = True  # the client is gone; the reader sees EOF next
 
     def _call(self, method, args):
         if method not in _METHODS:

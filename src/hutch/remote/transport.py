@@ -3,6 +3,7 @@ default, or any wrapper such as `sh -c 'exec socat STDIO UNIX-CONNECT:...'`),
 or a unix socket of a long-running `hutch serve --socket`."""
 
 import collections
+import io
 import os
 import select
 import shlex
@@ -25,14 +26,23 @@ class Connection:
         self._closer = closer
         self._stderr: collections.deque[str] = collections.deque(maxlen=5)
         self._timeout: float | None = None
-        self._reader = protocol.StreamReader(self._read)
+        self._file = io.FileIO(read_fd, "rb", closefd=False)
 
-    def _read(self, n: int) -> bytes:
-        if self._timeout is not None:
-            ready, _, _ = select.select([self._read_fd], [], [], self._timeout)
-            if not ready:
-                raise TimeoutError(f"no answer within {self._timeout:.0f} seconds")
-        return os.read(self._read_fd, n)
+    def _read_exactly(self, n: int) -> bytes:
+        """n bytes (fewer only at EOF), read into one buffer without joining."""
+        buf = bytearray(n)
+        view = memoryview(buf)
+        got = 0
+        while got < n:
+            if self._timeout is not None:
+                ready, _, _ = select.select([self._read_fd], [], [], self._timeout)
+                if not ready:
+                    raise TimeoutError(f"no answer within {self._timeout:.0f} seconds")
+            count = self._file.readinto(view[got:])
+            if not count:
+                break
+            got += count
+        return buf if got == n else buf[:got]
 
     def send(self, data: bytes) -> None:
         self._write(data)
@@ -40,7 +50,7 @@ class Connection:
     def read_frame(self, timeout: float | None = None) -> dict | None:
         self._timeout = timeout
         try:
-            return protocol.read_frame(self._reader)
+            return protocol.read_frame(self._read_exactly)
         finally:
             self._timeout = None
 

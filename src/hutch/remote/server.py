@@ -10,7 +10,7 @@ the store, which removes the client's locks.
 import os
 import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from .. import __version__
@@ -81,6 +81,9 @@ _METHODS = {
 }
 
 
+_READS = ("get", "info", "list", "exists")
+
+
 class Session:
     def __init__(self, options: ServeOptions, read_exactly, write):
         self.options = options
@@ -136,18 +139,27 @@ class Session:
             return {"i": rid, "e": protocol.error_to_wire(e)}
 
     def _serve(self) -> None:
-        """Requests run in a few threads (a client pipelines only requests that
-        do not depend on each other); answers go out in request order."""
+        """Reads run in a few threads; answers go out in request order."""
         answers: queue.Queue = queue.Queue(maxsize=MAX_IN_FLIGHT)
         writer = threading.Thread(target=self._write_answers, args=(answers,), daemon=True)
         writer.start()
+        in_flight: list[Future] = []
         with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="serve") as pool:
             try:
                 while not self._write_failed:
                     request = protocol.read_frame(self.read_exactly)
                     if request is None:
                         break
-                    answers.put(pool.submit(self._answer, request))
+                    if request.get("m") in _READS:
+                        future = pool.submit(self._answer, request)
+                    else:
+                        # A change waits for what came before it and runs
+                        # before what comes after: the order a client sees.
+                        wait(in_flight)
+                        future = Future()
+                        future.set_result(self._answer(request))
+                    in_flight = [f for f in in_flight if not f.done()] + [future]
+                    answers.put(future)
             finally:
                 answers.put(None)
                 writer.join()

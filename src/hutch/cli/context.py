@@ -62,7 +62,7 @@ class Context:
         try:
             repo = Repository.open(
                 store,
-                PassphraseSource(),
+                PassphraseSource(offered=getattr(store, "offered_passphrase", None)),
                 self.dirs.keys,
                 cache_dir=self.dirs.cache,
                 security_dir=self.dirs.security,

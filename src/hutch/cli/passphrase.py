@@ -62,8 +62,15 @@ def from_environment(env_var: str = "HUTCH_PASSPHRASE") -> str | None:
 class PassphraseSource:
     """Called by the repository when it needs a passphrase; asks once."""
 
-    def __init__(self, env_var: str = "HUTCH_PASSPHRASE", confirm: bool = False, what: str = ""):
+    def __init__(
+        self,
+        env_var: str = "HUTCH_PASSPHRASE",
+        confirm: bool = False,
+        what: str = "",
+        offered: str | None = None,
+    ):
         self.env_var = env_var
+        self.offered = offered  # handed over by a pulling server
         self.confirm = confirm
         self.what = what or "passphrase"
         self._value: str | None = None
@@ -74,6 +81,8 @@ class PassphraseSource:
         return self._value
 
     def _get(self) -> str:
+        if self.offered is not None:
+            return self.offered
         value = from_environment(self.env_var)
         if value is not None:
             return value

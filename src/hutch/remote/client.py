@@ -28,6 +28,8 @@ class RemoteStore(Store):
         self._send_lock = threading.Lock()
         self._closed: Exception | None = None
         self._reader: threading.Thread | None = None
+        # What a pulling server handed us with its hello (pull mode only).
+        self.offered_passphrase: str | None = None
 
     @classmethod
     def connect(cls, location: Location, options) -> "RemoteStore":
@@ -73,6 +75,8 @@ class RemoteStore(Store):
         if answer.get("version") not in protocol.VERSIONS:
             self.conn.close()
             raise self._gone(f"unexpected answer to hello: {answer!r:.100}")
+        if isinstance(answer.get("passphrase"), str):
+            self.offered_passphrase = answer["passphrase"]
         self._reader = threading.Thread(target=self._read_loop, daemon=True, name="rpc-reader")
         self._reader.start()
 

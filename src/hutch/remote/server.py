@@ -28,6 +28,10 @@ class ServeOptions:
     restrict_to_paths: list[str] = field(default_factory=list)
     restrict_to_repositories: list[str] = field(default_factory=list)
     permissions: str = "all"
+    # Pull mode: the server chose the repository (the client's request is
+    # ignored) and may hand the client the passphrase with its hello.
+    repository: str | None = None
+    passphrase: str | None = None
 
 
 def _real(path: str) -> str:
@@ -123,12 +127,15 @@ class Session:
             self._reply({"error": {"type": "UsageError", "msg": message}})
             return False
         try:
-            path = resolve_repository(hello.get("repo"), self.options)
+            path = self.options.repository or resolve_repository(hello.get("repo"), self.options)
             self.store = open_served_store(path, self.options.permissions)
         except HutchError as e:
             self._reply({"error": protocol.error_to_wire(e)})
             return False
-        self._reply({"version": max(common), "server": __version__})
+        answer = {"version": max(common), "server": __version__}
+        if self.options.passphrase is not None:
+            answer["passphrase"] = self.options.passphrase
+        self._reply(answer)
         return True
 
     def _answer(self, request: dict) -> dict:

@@ -147,7 +147,31 @@ def _socket(path: str) -> Connection:
     return Connection(sock.fileno(), sock.sendall, close)
 
 
+def _stdio() -> Connection:
+    """The protocol on our own stdin/stdout; stdout is then given to stderr
+    so that nothing else (stats, listings) can reach the channel."""
+    read_fd, write_fd = os.dup(0), os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+
+    def write(data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(write_fd, view) :]
+
+    def close() -> None:
+        for fd in (write_fd, read_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    return Connection(read_fd, write, close)
+
+
 def connect(location: Location, options) -> Connection:
+    if location.scheme == "stdio":
+        return _stdio()
     if location.scheme == "socket":
         return _socket(options.socket_path or default_socket_path())
     return _spawn(rsh_command(location, options))

@@ -7,6 +7,8 @@
     /~user/repo               in that user's home on the server
     /./repo                   relative to the login directory
 - socket:///path: a `hutch serve --socket` on this machine
+- stdio: the server at the other end of stdin/stdout (what `hutch pull`
+  starts on a client; the server chose the repository)
 """
 
 import re
@@ -33,6 +35,8 @@ class Location:
 
 
 def parse_location(text: str) -> Location:
+    if text == "stdio:":
+        return Location("stdio", "", text="the pulling server")
     if text.startswith("file://"):
         return Location("file", text[len("file://") :], text=text)
     if text.startswith("socket://"):

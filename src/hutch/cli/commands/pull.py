@@ -1,0 +1,103 @@
+"""`hutch pull`: the backup server starts a backup (or a restore) on a client
+over one ssh connection and serves the repository to it over that same
+connection, with permissions the server chooses."""
+
+import argparse
+import os
+import re
+import shlex
+
+from ...errors import UsageError
+from ...remote.pull import client_command, run_pull
+from ...remote.server import ServeOptions
+from ...repo.repository import Repository
+from ...store.local import LocalStore
+from ...store.permissions import MODES
+from ..args import add_command
+from ..context import Context
+from ..location import expand_placeholders, resolve
+from ..passphrase import PassphraseSource
+
+HELP = """Back up PATHs of a client into REPO::ARCHIVE on this machine, started here.
+
+hutch pull [options] [user@]client[:port] REPO::ARCHIVE PATH... [create options]
+
+One ssh connection to the client runs 'hutch create' there; this process
+serves the repository to it over that connection. The client needs hutch
+(--remote-path) and read access to what it backs up; it gets no credentials
+for this machine, and by default may not delete or overwrite anything
+(--permissions). The passphrase travels over the connection, never on a
+command line or in an environment (--no-send-passphrase to let the client
+use its own, e.g. a keyfile that stays on the client).
+
+With --extract, restores REPO::ARCHIVE [PATH...] onto the client instead
+(into --target, default the login directory), read-only."""
+
+_CLIENT = re.compile(r"^(?:(?P<user>[^@:/]+)@)?(?P<host>[^:/@]+)(?::(?P<port>\d+))?$")
+
+
+def register(sub, common):
+    p = add_command(sub, common, "pull", HELP)
+    p.add_argument("client", metavar="[USER@]CLIENT[:PORT]", help="the machine to back up")
+    p.add_argument("location", metavar="REPO::ARCHIVE", help="repository here, archive name")
+    p.add_argument(
+        "rest",
+        nargs=argparse.REMAINDER,
+        metavar="PATH|OPTION",
+        help="paths on the client and options for its create (or extract)",
+    )
+    p.add_argument(
+        "--permissions",
+        choices=MODES,
+        default=None,
+        metavar="MODE",
+        help="what the client may do (default: no-delete; read-only with --extract)",
+    )
+    p.add_argument(
+        "--no-send-passphrase",
+        dest="send_passphrase",
+        action="store_false",
+        help="do not hand the passphrase to the client",
+    )
+    p.add_argument("--extract", action="store_true", help="restore onto the client instead")
+    p.add_argument("--target", metavar="DIR", help="with --extract: folder on the client")
+    p.set_defaults(func=run, repo=None, archive_mode="required")
+
+
+def run(args) -> int:
+    m = _CLIENT.match(args.client)
+    if not m:
+        raise UsageError(f"invalid client {args.client!r}; write [user@]host[:port]")
+    repo_path, name = resolve(args.location, None, "required")
+    if "://" in repo_path and not repo_path.startswith("file://"):
+        raise UsageError("hutch pull serves a repository on this machine; give its local path")
+    repo_path = os.path.abspath(repo_path.removeprefix("file://"))
+    ctx = Context(args)
+    passphrase = None
+    store = LocalStore(repo_path)
+    # Open the repository here first: a wrong passphrase or a missing
+    # repository fails on this side, before the client is involved.
+    source = PassphraseSource()
+    repo = Repository.open(
+        store, source, ctx.dirs.keys, security_dir=ctx.dirs.security, key_file=ctx.key_file
+    )
+    if args.send_passphrase and repo.key.mode != "none":
+        passphrase = source()
+    if args.extract:
+        hutch_args = ["extract", "-r", "stdio:", name, *args.rest]
+        permissions = args.permissions or "read-only"
+    else:
+        hutch_args = ["create", "-r", "stdio:", expand_placeholders(name), *args.rest]
+        permissions = args.permissions or "no-delete"
+    if args.log_level in ("info", "debug"):
+        hutch_args.insert(0, f"--{args.log_level}")
+    if args.progress:
+        hutch_args.insert(0, "--progress")
+    rsh = shlex.split(args.rsh or os.environ.get("HUTCH_RSH") or "ssh")
+    if m.group("port"):
+        rsh += ["-p", m.group("port")]
+    rsh.append(f"{m.group('user')}@{m.group('host')}" if m.group("user") else m.group("host"))
+    remote_path = args.remote_path or os.environ.get("HUTCH_REMOTE_PATH") or "hutch"
+    options = ServeOptions(permissions=permissions, repository=repo_path, passphrase=passphrase)
+    command = client_command(remote_path, hutch_args, cwd=args.target if args.extract else None)
+    return run_pull(rsh, command, options)

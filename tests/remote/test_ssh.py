@@ -121,7 +121,7 @@ def test_killed_ssh_client_leaves_no_lock(hutch, ssh_env, tmp_path):
     hutch("init", "-e", "repokey", url, check=0)
     data = tmp_path / "data"
     data.mkdir()
-    for i in range(40):
+    for i in range(24):
         (data / f"f{i}").write_bytes(os.urandom(4 * 1024 * 1024))
     env = dict(os.environ)
     proc = subprocess.Popen(

@@ -2,10 +2,10 @@
 VENV    := .venv
 PY      := $(VENV)/bin/python
 HUTCH   := $(VENV)/bin/hutch
-DEBS    := acl attr libarchive-tools tar
+DEBS    := acl attr libarchive-tools tar openssh-server openssh-client socat sshfs fuse3 procps
 BENCH_DEBS := borgbackup restic
 
-.PHONY: install test lint demo bench debs clean
+.PHONY: install test lint demo bench debs clean standalone
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -38,5 +38,14 @@ bench: install
 	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 	$(PY) bench/bench.py
 
+# One file that runs hutch without Python (e.g. inside a chroot), built by
+# PyInstaller from the same source as `pip install .`.
+standalone: dist/hutch
+
+dist/hutch: install $(shell find src -name '*.py')
+	$(PY) -m pip install --quiet 'pyinstaller>=6.0'
+	$(VENV)/bin/pyinstaller --onefile --name hutch --distpath dist --workpath build/pyinstaller \
+		--specpath build --log-level WARN --collect-submodules hutch --collect-all pyfastcdc src/hutch/__main__.py
+
 clean:
-	rm -rf $(VENV) demo bench/work
+	rm -rf $(VENV) demo bench/work build dist

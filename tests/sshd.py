@@ -20,7 +20,18 @@ def free_port() -> int:
 
 
 class Sshd:
-    def __init__(self, folder):
+    """keys_file: the AuthorizedKeysFile setting (default: one file of the
+    test's, for root). private_run: run sshd in its own mount namespace
+    with a fresh /run/hutch, so two "machines" on one host don't share it.
+    bin_dir: where logged-in users find `hutch`."""
+
+    def __init__(
+        self,
+        folder,
+        keys_file: str | None = None,
+        private_run: bool = False,
+        bin_dir: str = VENV_BIN,
+    ):
         self.folder = str(folder)
         os.makedirs(self.folder, exist_ok=True)
         self.port = free_port()
@@ -36,18 +47,29 @@ class Sshd:
         with open(config, "w") as f:
             f.write(
                 f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {self.host_key}\n"
-                f"AuthorizedKeysFile {self.authorized_keys}\n"
+                f"AuthorizedKeysFile {keys_file or self.authorized_keys}\n"
                 f"PidFile {self.folder}/sshd.pid\nStrictModes no\nUsePAM no\n"
                 "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
                 "PermitRootLogin prohibit-password\nAllowAgentForwarding yes\n"
                 "AllowStreamLocalForwarding yes\nAllowTcpForwarding yes\n"
-                "ClientAliveInterval 5\nClientAliveCountMax 2\n"
-                f"SetEnv PATH={VENV_BIN}:/usr/local/bin:/usr/bin:/bin\n"
+                "ClientAliveInterval 5\nClientAliveCountMax 2\nSubsystem sftp internal-sftp\n"
+                f"SetEnv PATH={bin_dir}:/usr/local/bin:/usr/bin:/bin\n"
             )
         os.makedirs("/run/sshd", exist_ok=True)
-        self.proc = subprocess.Popen(
-            [SSHD, "-D", "-e", "-f", config], stderr=open(os.path.join(self.folder, "log"), "w")
-        )
+        argv = [SSHD, "-D", "-e", "-f", config]
+        if private_run:
+            argv = [
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                'mkdir -p /run/hutch && mount -t tmpfs -o mode=1777 tmpfs /run/hutch && exec "$@"',
+                "sshd",
+                *argv,
+            ]
+        self.proc = subprocess.Popen(argv, stderr=open(os.path.join(self.folder, "log"), "w"))
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             with socket.socket() as s:

@@ -3,6 +3,7 @@ order, and what each kind of file becomes."""
 
 import errno
 import os
+import re
 import stat
 
 from .item import item_from_stat, read_xattrs
@@ -31,12 +32,56 @@ def archive_path(fs_path: bytes) -> bytes:
     return path
 
 
+KERNEL_FS = {
+    b"proc",
+    b"sysfs",
+    b"devpts",
+    b"debugfs",
+    b"tracefs",
+    b"securityfs",
+    b"cgroup",
+    b"cgroup2",
+    b"pstore",
+    b"bpf",
+    b"configfs",
+    b"fusectl",
+    b"mqueue",
+    b"binfmt_misc",
+    b"efivarfs",
+    b"autofs",
+    b"hugetlbfs",
+    b"rpc_pipefs",
+    b"nsfs",
+}
+
+
+def kernel_mount_points() -> set[bytes]:
+    """Mount points of kernel pseudo file systems, as this process sees them."""
+    try:
+        with open("/proc/self/mountinfo", "rb") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return set()
+    points = set()
+    for line in lines:
+        fields = line.split()
+        try:
+            fstype = fields[fields.index(b"-") + 1]
+        except (ValueError, IndexError):
+            continue
+        if fstype in KERNEL_FS:
+            # mountinfo escapes space, tab, newline and backslash as octal.
+            points.add(re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m[1], 8)]), fields[4]))
+    return points
+
+
 class Walker:
     def __init__(self, creator, matcher: PatternMatcher):
         self.creator = creator
         self.options = creator.options
         self.reporter = creator.reporter
         self.matcher = matcher
+        self._kernel_mounts: set[bytes] | None = None
 
     def walk_root(self, fs_path: bytes) -> None:
         try:
@@ -97,14 +142,28 @@ class Walker:
                     self.reporter.warning(f"{os.fsdecode(child_fs)}: {e.strerror}")
                     self.reporter.file_status("E", child)
                 continue
-            if self.options.one_file_system and child_st.st_dev != st.st_dev:
+            crosses = child_st.st_dev != st.st_dev
+            if crosses and stat.S_ISDIR(child_st.st_mode) and self._is_kernel_fs(child_fs):
+                # /proc, /sys and the like describe the running kernel, not data
+                # (reading /proc/kcore would never end): keep the empty mount point.
+                self.reporter.info(f"{os.fsdecode(child_fs)}: kernel file system, contents skipped")
+                self._add_mount_point(child, child_st)
+                continue
+            if self.options.one_file_system and crosses:
                 if stat.S_ISDIR(child_st.st_mode):
                     # The mount point itself is kept (empty), as borg does.
-                    item = item_from_stat(child, child_st, self.options.numeric_ids)
-                    if self.matcher.decide(child, True)[0]:
-                        self.creator.add_item(item, "d")
+                    self._add_mount_point(child, child_st)
                     continue
             self._visit(child_fs, child, child_st, root_dev)
+
+    def _add_mount_point(self, path: bytes, st: os.stat_result) -> None:
+        if self.matcher.decide(path, True)[0]:
+            self.creator.add_item(item_from_stat(path, st, self.options.numeric_ids), "d")
+
+    def _is_kernel_fs(self, fs_path: bytes) -> bool:
+        if self._kernel_mounts is None:
+            self._kernel_mounts = kernel_mount_points()
+        return os.path.abspath(fs_path) in self._kernel_mounts
 
     def _excluded_by_tag(self, fs_path: bytes) -> bool:
         for name in self.options.exclude_if_present:

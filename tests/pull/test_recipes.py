@@ -386,11 +386,12 @@ def test_sshfs_recipe(hutch, sshfs_mount, tmp_path):
         assert "proc/1/" not in listing
         # Partial restore after the client's ids changed: names map to the new ids.
         client = sshfs_mount["root"]
-        with open(f"{client}/etc/passwd", "w") as f:
+        # (Changed through the mount: sshfs caches what it has seen.)
+        with open(f"{mnt}/etc/passwd", "w") as f:
             f.write("root:x:0:0:root:/root:/bin/sh\nalice:x:3001:3001::/home/alice:/bin/sh\n")
-        with open(f"{client}/etc/group", "w") as f:
+        with open(f"{mnt}/etc/group", "w") as f:
             f.write("root:x:0:\nalice:x:3001:\n")
-        os.unlink(f"{client}/home/alice/doc1.txt")
+        os.unlink(f"{mnt}/home/alice/doc1.txt")
         r = _in_chroot(mnt, "extract", "/hutchrepo::archive", "home/alice/doc1.txt")
         assert r.returncode == 0, r.stderr
     finally:

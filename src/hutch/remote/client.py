@@ -10,7 +10,7 @@ import threading
 from concurrent.futures import Future
 
 from .. import __version__
-from ..errors import ConnectionClosed, StoreError
+from ..errors import ConnectionClosed
 from ..store.base import ObjectInfo, Store
 from . import protocol
 from .transport import Connection, connect
@@ -123,6 +123,9 @@ class RemoteStore(Store):
     def _call(self, method: str, *args):
         return self._send(method, *args).result()
 
+    def _bad_answer(self, method: str) -> StoreError:
+        return StoreError(f"the server sent a malformed answer to {method}; is it a hutch server?")
+
     def exists(self) -> bool:
         return bool(self._call("exists"))
 
@@ -130,27 +133,45 @@ class RemoteStore(Store):
         self._call("create")
 
     def destroy(self) -> None:
-        raise StoreError("deleting a remote repository is not supported yet")
+        self._call("destroy")
 
     def put(self, name: str, data: bytes, overwrite: bool = False) -> None:
         self._call("put", name, bytes(data), overwrite)
 
+    def _bytes(self, value) -> bytes:
+        if not isinstance(value, bytes):
+            raise self._bad_answer("get")
+        return value
+
     def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
-        return self._call("get", name, offset, length)
+        return self._bytes(self._call("get", name, offset, length))
 
     def get_many(self, requests):
         futures = [self._send("get", n, o, ln) for n, o, ln in requests]
-        return [f.result() for f in futures]
+        return [self._bytes(f.result()) for f in futures]
 
     def delete(self, name: str) -> None:
         self._call("delete", name)
 
+    def _info(self, method: str, value, prefix: str) -> ObjectInfo:
+        if (
+            not isinstance(value, list)
+            or len(value) != 2
+            or not isinstance(value[0], str)
+            or not value[0].startswith(prefix)
+            or not isinstance(value[1], int)
+        ):
+            raise self._bad_answer(method)
+        return ObjectInfo(value[0], value[1])
+
     def info(self, name: str) -> ObjectInfo:
-        name, size = self._call("info", name)
-        return ObjectInfo(name, size)
+        return self._info("info", self._call("info", name), name)
 
     def list(self, namespace: str) -> list[ObjectInfo]:
-        return [ObjectInfo(n, s) for n, s in self._call("list", namespace)]
+        answer = self._call("list", namespace)
+        if not isinstance(answer, list):
+            raise self._bad_answer("list")
+        return [self._info("list", v, namespace + "/") for v in answer]
 
     def close(self) -> None:
         self.conn.close()

@@ -77,6 +77,7 @@ def _check_args(method: str, args) -> list:
 _METHODS = {
     "exists": (0, 0, ()),
     "create": (0, 0, ()),
+    "destroy": (0, 0, ()),
     "put": (2, 3, (str, bytes, bool)),
     "get": (1, 3, (str, int, (int, type(None)))),
     "delete": (1, 1, (str,)),
@@ -190,6 +191,12 @@ class Session:
         if method == "create":
             store.create()
             self._is_repo = True
+            return None
+        if method == "destroy":
+            if not store.exists():
+                raise UsageError(f"no repository at {store.location}")
+            store.destroy()
+            self._is_repo = False
             return None
         if not self._is_repo:
             # Only a repository is served: never write into any other folder.

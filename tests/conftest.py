@@ -2,6 +2,7 @@
 (own HOME, cache and config dirs, no HUTCH_* from outside, a weak KDF) and
 a runner for the real `hutch` command."""
 
+import io
 import os
 import subprocess
 import sys
@@ -9,6 +10,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from hutch.archive.create import ArchiveCreator, CreateOptions
+from hutch.archive.report import Reporter
 from hutch.cli.context import Dirs
 from hutch.repo.repository import Repository
 from hutch.store.local import LocalStore
@@ -103,6 +106,40 @@ def open_repository(path) -> Repository:
         cache_dir=dirs.cache,
         security_dir=dirs.security,
     )
+
+
+def build_archive(path, name: str, items) -> None:
+    """Write an archive through the Python API, for items the walker would
+    never make. items: (item dict, content bytes or None) pairs."""
+    repo = open_repository(path)
+    creator = ArchiveCreator(repo, CreateOptions(), Reporter())
+
+    def produce():
+        for item, content in items:
+            if content is None:
+                creator.add_item(dict(item), "-")
+            else:
+                creator.add_stream_item(dict(item), io.BytesIO(content))
+
+    try:
+        creator.run(name, produce)
+    finally:
+        repo.close()
+
+
+def make_item(path: bytes, mode: int, **fields) -> dict:
+    """An item dict as the archive stores it, owned by this user, times set."""
+    item = {
+        "path": path,
+        "mode": mode,
+        "uid": os.getuid(),
+        "gid": os.getgid(),
+        "mtime": 1_600_000_000_000_000_000,
+        "atime": 1_600_000_000_000_000_000,
+        "ctime": 1_600_000_000_000_000_000,
+    }
+    item.update(fields)
+    return item
 
 
 def assert_clean_error(result: Result, *words: str) -> None:

@@ -77,3 +77,7 @@ class LockLost(HutchError):
 
 class ConnectionClosed(HutchError):
     """The remote side went away."""
+
+
+class Cancelled(HutchError):
+    """The user did not confirm a destructive command."""

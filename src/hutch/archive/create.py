@@ -8,6 +8,7 @@ Items stay in walk order: each waits in an ordered queue until its chunks
 are done, then goes into the item stream.
 """
 
+import datetime
 import os
 import pwd
 import socket
@@ -83,7 +84,11 @@ class _Pending:
 
 
 def local_timestamp(t: float | None = None) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(t if t is not None else time.time()))
+    """ISO 8601 local time with microseconds and offset, e.g.
+    2024-05-06T07:08:09.123456+0200; microseconds keep archives made within
+    one second in order."""
+    moment = datetime.datetime.fromtimestamp(t if t is not None else time.time()).astimezone()
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f%z")
 
 
 class ArchiveCreator:
@@ -187,7 +192,7 @@ class ArchiveCreator:
             else None
         )
         self.files_cache = FilesCache(cache_path, self.options.files_cache, self.key)
-        self.writer = RepoWriter(self.repo)
+        self.writer = RepoWriter(self.repo, dry_run=self.options.dry_run)
         self.items = ItemStreamWriter(self.writer, self.compressor)
         self._pool = ThreadPoolExecutor(max_workers=self.options.threads or os.cpu_count() or 2)
         try:
@@ -224,16 +229,24 @@ class ArchiveCreator:
 
     def add_regular(self, fs_path: bytes, path: bytes, st: os.stat_result) -> None:
         item = item_from_stat(path, st, self.options.numeric_ids)
-        self.stats.nfiles += 1
         if st.st_nlink > 1:
             hl_key = (st.st_dev, st.st_ino)
             hlid = self._hardlinks.get(hl_key)
             if hlid is not None:
                 item["hlid"] = hlid
                 item["size"] = st.st_size
+                self.stats.nfiles += 1
                 self._enqueue(_Pending(item, "h"))
                 return
-            item["hlid"] = self._hardlinks[hl_key] = os.urandom(16)
+            item["hlid"] = os.urandom(16)
+        self._add_file(fs_path, path, st, item)
+        # Only a file that was read leads its hardlink group: if reading the
+        # first link failed, the next one carries the content.
+        if "hlid" in item:
+            self._hardlinks[(st.st_dev, st.st_ino)] = item["hlid"]
+        self.stats.nfiles += 1
+
+    def _add_file(self, fs_path: bytes, path: bytes, st: os.stat_result, item: dict) -> None:
         if self.options.dry_run:
             self._enqueue(_Pending(item, "-"))
             return
@@ -244,13 +257,18 @@ class ArchiveCreator:
             self.stats.original_size += st.st_size
             self._enqueue(_Pending(item, "U", chunks=[[bytes(i), n] for i, n in chunks]))
             return
-        status = "A" if chunks is None else "M"
+        status = "M" if chunks is None and self.files_cache.knows(path) else "A"
         pending = _Pending(item, status, st=st)
-        fd = os.open(fs_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NOCTTY | _noatime(st))
-        with os.fdopen(fd, "rb", buffering=0) as f:
+        with _open_for_reading(fs_path) as f:
             before = os.fstat(f.fileno())
             read_xattrs(fs_path, item)
-            size = self._read_chunks(f, pending, path)
+            try:
+                size = self._read_chunks(f, pending, path)
+            except OSError:
+                # The file is skipped: forget what of it is already in flight.
+                self._in_flight -= pending.size
+                self.stats.original_size -= pending.size
+                raise
             after = os.fstat(f.fileno())
         item["size"] = size
         if (before.st_mtime_ns, before.st_size) != (after.st_mtime_ns, after.st_size) or (
@@ -277,6 +295,7 @@ class ArchiveCreator:
         size = 0
         for data in self.chunker.chunks_of_file(f):
             size += len(data)
+            pending.size = size
             self._in_flight += len(data)
             pending.futures.append(self._pool.submit(self._process_chunk, data))
             self.stats.original_size += len(data)
@@ -311,11 +330,18 @@ class ArchiveCreator:
         self.add_stream_item(item, stream)
 
 
-def _noatime(st: os.stat_result) -> int:
-    # O_NOATIME is refused (EPERM) on files we don't own unless we are root.
-    if st.st_uid == os.geteuid() or os.geteuid() == 0:
-        return getattr(os, "O_NOATIME", 0)
-    return 0
+def _open_for_reading(fs_path: bytes):
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NOCTTY
+    noatime = getattr(os, "O_NOATIME", 0)
+    try:
+        fd = os.open(fs_path, flags | noatime)
+    except PermissionError:
+        # O_NOATIME needs ownership of the file (or CAP_FOWNER, which root
+        # lacks in some containers): read it without rather than not at all.
+        if not noatime:
+            raise
+        fd = os.open(fs_path, flags)
+    return os.fdopen(fd, "rb", buffering=0)
 
 
 def _username() -> str:

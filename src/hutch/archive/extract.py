@@ -8,11 +8,11 @@ writes files in order. So memory stays bounded whatever the archive's size.
 import errno
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from ..crypto.objects import ObjectKind
-from ..errors import HutchError, IntegrityError
+from ..errors import HutchError
 from ..repo.archives import ArchiveEntry
 from ..repo.reader import ChunkReader
 from ..repo.repository import Repository
@@ -36,16 +36,24 @@ class ExtractOptions:
 
 
 def selected_items(
-    reader: ChunkReader, entry: ArchiveEntry, matcher: PatternMatcher, strip: int
+    reader: ChunkReader,
+    entry: ArchiveEntry,
+    matcher: PatternMatcher,
+    strip: int,
+    on_unsafe: Callable[[bytes], None] | None = None,
 ) -> Iterator[dict]:
-    """Items chosen by the patterns, with `fs_path` set (components stripped)."""
+    """Items chosen by the patterns, with `fs_path` set (components stripped).
+    Items whose path could lead out of the target are left out (and passed
+    to `on_unsafe`)."""
     for item in iter_items(reader, entry):
         path = item["path"]
         if not matcher.empty and not matcher.match(path):
             continue
         parts = path.split(b"/")
         if not path or path.startswith(b"/") or b".." in parts:
-            raise IntegrityError(f"archive {entry.name!r} holds an unsafe path {path!r}")
+            if on_unsafe is not None:
+                on_unsafe(path)
+            continue
         if strip:
             if len(parts) <= strip:
                 continue
@@ -88,12 +96,18 @@ class Extractor:
                 for chunk_id, _ in item.get("chunks", []):
                     yield bytes(chunk_id)
 
+        def unsafe(path: bytes) -> None:
+            self.reporter.error(
+                f"{os.fsdecode(path)}: not restored: the path would lead out of the target folder"
+            )
+
         self._chunks = self.reader.iter_get(ObjectKind.CHUNK, chunk_ids())
         try:
-            for item in selected_items(self.reader, entry, matcher, strip):
+            for item in selected_items(self.reader, entry, matcher, strip, unsafe):
                 self._extract_item(item)
             for fs_path, item in reversed(self._dirs):
-                self._apply_metadata(fs_path, item)
+                if fs_path in self._safe_dirs:  # else replaced by a later item
+                    self._apply_metadata(fs_path, item)
         finally:
             self.reader.close()
         for pattern in matcher.unmatched_includes():
@@ -105,37 +119,45 @@ class Extractor:
         self.reporter.file_status("", item["path"])
         hlid = item.get("hlid")
         is_data = stat.S_ISREG(mode) and (hlid is None or hlid not in self._hardlinks)
-        if self.options.stdout is not None or self.options.dry_run:
-            if is_data:
-                if hlid is not None:
-                    self._hardlinks[hlid] = fs_path
-                self._write_content(item, None)
-            return
+        # The chunk stream holds the content of every data item in order: each
+        # must take exactly its own chunks, also when restoring it fails.
+        content = _Content(self._chunks, len(item.get("chunks", []))) if is_data else None
+        if is_data and hlid is not None:
+            self._hardlinks[hlid] = fs_path
         try:
-            self._prepare_parent(fs_path)
-            if stat.S_ISDIR(mode):
-                self._make_dir(fs_path)
-                self._dirs.append((fs_path, item))
+            if self.options.stdout is not None or self.options.dry_run:
+                if content is not None:
+                    self._write_content(item, None, content)
                 return
-            self._clear(fs_path)
-            if stat.S_ISREG(mode):
-                if not is_data:
-                    os.link(self._hardlinks[hlid], fs_path)
-                    return
-                if hlid is not None:
-                    self._hardlinks[hlid] = fs_path
-                self._write_file(fs_path, item)
-            elif stat.S_ISLNK(mode):
-                os.symlink(item["target"], fs_path)
-                self._apply_metadata(fs_path, item)
-            elif stat.S_ISFIFO(mode):
-                os.mkfifo(fs_path)
-                self._apply_metadata(fs_path, item)
-            elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-                os.mknod(fs_path, mode, item.get("rdev", 0))
-                self._apply_metadata(fs_path, item)
+            self._restore_item(item, fs_path, content)
         except OSError as e:
             self.reporter.warning(f"{os.fsdecode(fs_path)}: cannot restore: {e.strerror}")
+        finally:
+            if content is not None:
+                content.drain()
+
+    def _restore_item(self, item: dict, fs_path: bytes, content: "_Content | None") -> None:
+        mode = item["mode"]
+        self._prepare_parent(fs_path)
+        if stat.S_ISDIR(mode):
+            self._make_dir(fs_path)
+            self._dirs.append((fs_path, item))
+            return
+        self._clear(fs_path)
+        if stat.S_ISREG(mode):
+            if content is None:
+                os.link(self._hardlinks[item["hlid"]], fs_path)
+                return
+            self._write_file(fs_path, item, content)
+        elif stat.S_ISLNK(mode):
+            os.symlink(item["target"], fs_path)
+            self._apply_metadata(fs_path, item)
+        elif stat.S_ISFIFO(mode):
+            os.mkfifo(fs_path)
+            self._apply_metadata(fs_path, item)
+        elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+            os.mknod(fs_path, mode, item.get("rdev", 0))
+            self._apply_metadata(fs_path, item)
 
     def _prepare_parent(self, fs_path: bytes) -> None:
         """Make the parent folders; refuse to follow a symlink out of the target."""
@@ -168,25 +190,30 @@ class Extractor:
             return
         if stat.S_ISDIR(st.st_mode):
             os.rmdir(fs_path)
+            # No longer a folder we made: nothing may be written through this
+            # name as if it were one (a symlink could take its place).
+            below = fs_path + b"/"
+            self._safe_dirs = {
+                d for d in self._safe_dirs if d != fs_path and not d.startswith(below)
+            }
         else:
             os.unlink(fs_path)
 
-    def _write_file(self, fs_path: bytes, item: dict) -> None:
+    def _write_file(self, fs_path: bytes, item: dict, content: "_Content") -> None:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
         fd = os.open(fs_path, flags, 0o600)
         try:
-            self._write_content(item, fd)
+            self._write_content(item, fd, content)
             os.ftruncate(fd, item.get("size", 0))
             self.restorer.restore(fs_path, item, fd=fd)
         finally:
             os.close(fd)
 
-    def _write_content(self, item: dict, fd: int | None) -> None:
+    def _write_content(self, item: dict, fd: int | None, content: "_Content") -> None:
         """Consume the item's chunks; write them to fd, stdout, or nowhere."""
         damaged = 0
         sparse = self.options.sparse and fd is not None
-        for _, size in item.get("chunks", []):
-            data = next(self._chunks)
+        for (_, size), data in zip(item.get("chunks", []), content, strict=True):
             if isinstance(data, HutchError):
                 damaged += 1
                 data = None
@@ -210,6 +237,24 @@ class Extractor:
             self.restorer.restore(fs_path, item)
         except OSError as e:
             self.reporter.warning(f"{os.fsdecode(fs_path)}: cannot restore metadata: {e.strerror}")
+
+
+class _Content:
+    """The chunks of one file, taken from the shared chunk stream."""
+
+    def __init__(self, chunks: Iterator, count: int):
+        self._chunks = chunks
+        self.left = count
+
+    def __iter__(self):
+        while self.left:
+            self.left -= 1
+            yield next(self._chunks)
+
+    def drain(self) -> None:
+        """Skip what was not taken, so the next file starts at its own chunks."""
+        for _ in self:
+            pass
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -10,12 +10,13 @@ An entry not seen for MAX_AGE backups is dropped.
 
 import os
 
+import blake3
 import msgpack
 
 from ..errors import UsageError
 
 MAX_AGE = 20
-_VERSION = 1
+_VERSION = 2
 _MODES = {
     "ctime,size,inode",
     "mtime,size,inode",
@@ -25,14 +26,21 @@ _MODES = {
 }
 
 
+_ORDER = ("ctime", "mtime", "size", "inode")
+
+
 def check_mode(mode: str) -> str:
-    normalized = ",".join(sorted(mode.split(","), key=("ctime", "mtime", "size", "inode").index))
-    if normalized not in _MODES and mode not in _MODES:
+    """The mode in its canonical order (`size,ctime` -> `ctime,size`); UsageError if unknown."""
+    parts = mode.split(",")
+    normalized = mode
+    if all(p in _ORDER for p in parts):
+        normalized = ",".join(sorted(parts, key=_ORDER.index))
+    if normalized not in _MODES:
         raise UsageError(
             f"invalid files cache mode {mode!r}; use ctime,size,inode (default), "
             "mtime,size,inode, ctime,size, mtime,size or disabled"
         )
-    return normalized if normalized in _MODES else mode
+    return normalized
 
 
 class FilesCache:
@@ -53,31 +61,42 @@ class FilesCache:
             return
         try:
             with open(path, "rb") as f:
-                d = msgpack.unpackb(f.read())
+                data = f.read()
+            body, digest = data[:-32], data[-32:]
+            # A damaged cache could name the wrong chunks for a file: check it whole.
+            if blake3.blake3(body).digest() != digest:
+                raise ValueError("checksum mismatch")
+            d = msgpack.unpackb(body)
             if d.get("v") == _VERSION:
                 self._entries = d["entries"]
-        except (OSError, ValueError, TypeError, KeyError, msgpack.UnpackException):
+        except (OSError, ValueError, TypeError, KeyError, AttributeError, msgpack.UnpackException):
             self._entries = {}  # missing or damaged: start over, costs one full read
 
     def _key(self, path: bytes) -> bytes:
         return self.key.opaque_id(b"files cache path", path)[:16]
 
-    def _signature(self, st: os.stat_result) -> list:
-        return [
-            st.st_ctime_ns if self._use_ctime else st.st_mtime_ns,
-            st.st_size,
-            st.st_ino if self._use_inode else 0,
-        ]
+    def _unchanged(self, known: list, st: os.stat_result) -> bool:
+        """Compare what the mode asks for. Entries keep every field, so a
+        backup under another mode still finds its unchanged files."""
+        ctime, mtime, size, inode = known
+        if size != st.st_size or (self._use_inode and inode != st.st_ino):
+            return False
+        return ctime == st.st_ctime_ns if self._use_ctime else mtime == st.st_mtime_ns
 
     def lookup(self, path: bytes, st: os.stat_result) -> list | None:
         """The chunk list of an unchanged file, or None."""
         if not self.enabled:
             return None
         entry = self._entries.get(self._key(path))
-        if entry is None or entry[0] != self._signature(st):
+        if entry is None or not self._unchanged(entry[0], st):
             return None
         entry[1] = 0  # seen: age back to zero
         return entry[2]
+
+    def knows(self, path: bytes) -> bool:
+        """Whether an earlier backup of the series saw `path` (so a file that
+        `lookup` rejects was modified, not added)."""
+        return self.enabled and self._key(path) in self._entries
 
     def remember(self, path: bytes, st: os.stat_result, chunks: list, start_ns: int) -> None:
         if not self.enabled:
@@ -86,7 +105,8 @@ class FilesCache:
         # the backup could change again without a new timestamp: don't trust it.
         if max(st.st_mtime_ns, st.st_ctime_ns) >= start_ns - 1_000_000_000:
             return
-        self._entries[self._key(path)] = [self._signature(st), 0, chunks]
+        signature = [st.st_ctime_ns, st.st_mtime_ns, st.st_size, st.st_ino]
+        self._entries[self._key(path)] = [signature, 0, chunks]
 
     def save(self) -> None:
         if not self.enabled:
@@ -98,8 +118,9 @@ class FilesCache:
                 kept[k] = entry
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         tmp = f"{self.path}.tmp{os.getpid()}"
+        body = msgpack.packb({"v": _VERSION, "entries": kept})
         with open(tmp, "wb") as f:
-            f.write(msgpack.packb({"v": _VERSION, "entries": kept}))
+            f.write(body + blake3.blake3(body).digest())
         os.replace(tmp, self.path)
 
 

@@ -125,7 +125,6 @@ class MetadataRestorer:
     def __init__(self, numeric_ids: bool, reporter):
         self.numeric_ids = numeric_ids
         self.reporter = reporter
-        self.is_root = os.geteuid() == 0
         self._chown_failed = False
 
     def ids(self, item: dict) -> tuple[int, int]:
@@ -149,8 +148,9 @@ class MetadataRestorer:
             if not self._chown_failed:
                 self._chown_failed = True
                 self.reporter.warning(
-                    f"could not restore owners ({e.strerror}); restoring as "
-                    f"{'root' if self.is_root else 'a non-root user'} keeps this user's ids"
+                    f"could not restore owners ({e.strerror}), first of all for "
+                    f"{os.fsdecode(fs_path)}: such files belong to the user running hutch; "
+                    "restore as root to keep their owners"
                 )
         for name, value in (item.get("xattrs") or {}).items():
             self._setxattr(target, fs_path, name, value, follow)

@@ -6,6 +6,7 @@ from ..archive.patterns import PatternMatcher
 from ..archive.report import Reporter
 from ..errors import EXIT_ERROR, EXIT_OK, EXIT_WARNING, UsageError
 from . import location
+from .output import logger
 
 
 def add_command(sub, common, name: str, help: str, aliases=()) -> argparse.ArgumentParser:
@@ -96,6 +97,22 @@ def build_matcher(args, fallback: bool = True, includes=()) -> PatternMatcher:
     for path in includes:
         matcher.add_include(path)
     return matcher
+
+
+def report_damaged_archives(archives) -> int:
+    """Name the archive entries the last listing could not read; the exit code."""
+    for name in archives.damaged:
+        logger.error(f"archive entry {name} is damaged and cannot be read; it was left out")
+    return EXIT_ERROR if archives.damaged else EXIT_OK
+
+
+def format_line(fmt: str, fields: dict) -> str:
+    """One --format line; UsageError naming the keys if the format is wrong."""
+    try:
+        return fmt.format(**fields)
+    except (KeyError, ValueError, IndexError, AttributeError) as e:
+        known = " ".join("{" + k + "}" for k in fields)
+        raise UsageError(f"invalid --format {fmt!r} ({e}); known keys: {known}") from None
 
 
 def exit_code(reporter: Reporter) -> int:

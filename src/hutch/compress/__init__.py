@@ -59,16 +59,38 @@ def decompress(blob: bytes) -> bytes:
         if algorithm == NONE:
             return bytes(data)
         if algorithm == LZ4:
+            # The size prefix is allocated up front: don't believe a huge one.
+            if len(data) < 4 or int.from_bytes(data[:4], "little") > MAX_PLAINTEXT:
+                raise ValueError("bad lz4 size prefix")
             return lz4.block.decompress(data)
         if algorithm == ZSTD:
+            # So is a frame's content size.
+            if zstandard.frame_content_size(data) > MAX_PLAINTEXT:
+                raise ValueError("zstd frame too large")
             return zstandard.ZstdDecompressor().decompress(data, max_output_size=MAX_PLAINTEXT)
         if algorithm == ZLIB:
-            return zlib.decompress(data)
+            return _bounded(zlib.decompressobj(), data)
         if algorithm == LZMA:
-            return lzma.decompress(data)
-    except (lz4.block.LZ4BlockError, zstandard.ZstdError, zlib.error, lzma.LZMAError) as e:
+            return _bounded(lzma.LZMADecompressor(), data)
+    except (
+        ValueError,
+        lz4.block.LZ4BlockError,
+        zstandard.ZstdError,
+        zlib.error,
+        lzma.LZMAError,
+    ) as e:
         raise IntegrityError(f"compressed data is damaged: {e}") from None
     raise IntegrityError(f"unknown compression algorithm {algorithm}")
+
+
+def _bounded(decompressor, data) -> bytes:
+    """All of a zlib or lzma stream, refusing more than MAX_PLAINTEXT or a cut stream."""
+    out = decompressor.decompress(data, MAX_PLAINTEXT + 1)
+    if len(out) > MAX_PLAINTEXT:
+        raise ValueError("decompressed data too large")
+    if not decompressor.eof:
+        raise ValueError("compressed stream is truncated")
+    return out
 
 
 def parse_spec(spec: str) -> Compressor:

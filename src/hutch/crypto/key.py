@@ -121,7 +121,7 @@ class Key:
     def unseal(cls, envelope: bytes, passphrase: str, repo_id: bytes) -> "Key":
         try:
             env = msgpack.unpackb(envelope)
-            if env.get("v") != 1 or env.get("kdf") != "argon2id":
+            if not isinstance(env, dict) or env.get("v") != 1 or env.get("kdf") != "argon2id":
                 raise ValueError("unknown key format")
             params = {k: int(env[k]) for k in ("iterations", "lanes", "memory_cost")}
             salt, nonce, data = bytes(env["salt"]), bytes(env["nonce"]), bytes(env["data"])
@@ -132,7 +132,7 @@ class Key:
             payload = ChaCha20Poly1305(kek).decrypt(nonce, data, _ENVELOPE_AD + repo_id)
         except InvalidTag:
             raise PassphraseWrong(
-                "passphrase is wrong, or the key belongs to another repository"
+                "passphrase is wrong (or the key is damaged, or belongs to another repository)"
             ) from None
         p = msgpack.unpackb(payload)
         return cls(p["mode"], p["repo_id"], p["enc_key"], p["id_key"], p["chunker_seed"])

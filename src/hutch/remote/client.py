@@ -10,7 +10,7 @@ import threading
 from concurrent.futures import Future
 
 from .. import __version__
-from ..errors import ConnectionClosed
+from ..errors import ConnectionClosed, StoreError
 from ..store.base import ObjectInfo, Store
 from . import protocol
 from .transport import Connection, connect

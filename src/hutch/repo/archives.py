@@ -52,32 +52,44 @@ def _time_order(entry: ArchiveEntry):
 class ArchiveList:
     def __init__(self, repo: Repository):
         self.repo = repo
+        # Store names of entries that failed authentication in the last list().
+        self.damaged: list[str] = []
 
     def _read(self, name: str) -> ArchiveEntry:
-        obj_id = bytes.fromhex(name.split("/", 1)[1])
-        plain = self.repo.cipher.open(ObjectKind.ARCHIVE, obj_id, self.repo.store.get(name))
         try:
+            obj_id = bytes.fromhex(name.split("/", 1)[1])
+            plain = self.repo.cipher.open(ObjectKind.ARCHIVE, obj_id, self.repo.store.get(name))
             d = msgpack.unpackb(plain)
             entry = ArchiveEntry(**d)
-        except (ValueError, TypeError, msgpack.UnpackException):
-            raise IntegrityError(f"archive entry {name} is malformed") from None
+        except (IntegrityError, ValueError, TypeError, msgpack.UnpackException):
+            raise IntegrityError(f"archive entry {name} is damaged") from None
         entry.id = obj_id
         return entry
 
     def list(self) -> list[ArchiveEntry]:
-        """All archives, oldest first. Damaged entries raise IntegrityError."""
+        """All readable archives, oldest first. A damaged entry is left out
+        and named in `damaged`: it must not keep the others from being used."""
         entries = []
+        self.damaged = []
         for info in self.repo.store.list("archives"):
             try:
                 entries.append(self._read(info.name))
             except ObjectNotFound:
                 continue  # deleted while we listed
+            except IntegrityError:
+                self.damaged.append(info.name)
         return sorted(entries, key=_time_order)
 
     def get(self, name: str) -> ArchiveEntry:
         for entry in self.list():
             if entry.name == name:
                 return entry
+        if self.damaged:
+            raise IntegrityError(
+                f"archive {name!r} was not found, but {len(self.damaged)} archive entries are "
+                f"damaged and could not be read ({', '.join(sorted(self.damaged))}); "
+                "it may be one of them"
+            )
         raise ArchiveNotFound(f"archive {name!r} does not exist; 'hutch list' shows the archives")
 
     def exists(self, name: str) -> bool:
@@ -112,3 +124,39 @@ class ArchiveList:
         self.delete(entry)
         entry.name = new_name
         self.add(entry)
+
+    def list_deleted(self) -> "list[ArchiveEntry]":
+        """Soft-deleted archives that compact has not removed yet, oldest
+        first. Damaged entries are named in `damaged`; an entry that is in
+        archives/ as well (an undelete cut short) is not listed."""
+        live = {info.name.split("/", 1)[1] for info in self.repo.store.list("archives")}
+        entries = []
+        self.damaged = []
+        for info in self.repo.store.list("deleted"):
+            if info.name.split("/", 1)[1] in live:
+                continue
+            try:
+                entries.append(self._read(info.name))
+            except ObjectNotFound:
+                continue
+            except IntegrityError:
+                self.damaged.append(info.name)
+        return sorted(entries, key=_time_order)
+
+    def undelete(self, entry: ArchiveEntry) -> None:
+        """Bring a soft-deleted archive back (before compact removed it)."""
+        if self.exists(entry.name):
+            raise ArchiveExists(
+                f"archive {entry.name!r} cannot be brought back: an archive of that name "
+                "exists; rename that one first"
+            )
+        name = f"deleted/{entry.id.hex()}"
+        self.repo.store.put(f"archives/{entry.id.hex()}", self.repo.store.get(name))
+        self.repo.store.delete(name)
+
+    def delete_damaged(self, name: str) -> None:
+        """Move an entry that cannot be read (`archives/<id>`) to deleted/:
+        out of the listings, and gone for good with the next compact."""
+        key = name.split("/", 1)[1]
+        self.repo.store.put(f"deleted/{key}", self.repo.store.get(name), overwrite=True)
+        self.repo.store.delete(name)

@@ -3,8 +3,10 @@
 The repository holds it as index segments (`index/<hash>`, sealed), each
 listing the entries of some packs. Packs that no segment lists yet (a
 writer died before writing its segment) are read directly from their
-headers, so their chunks are found and reused. A local cache keeps the
-merged index between runs, keyed by the set of segments it covers.
+headers, so their chunks are found and reused; so are the packs of a
+damaged segment. A local cache keeps the merged index between runs, keyed
+by the set of segments it covers, with a checksum so that a damaged cache
+is rebuilt rather than trusted.
 """
 
 import os
@@ -20,7 +22,7 @@ from .pack import TAIL_GUESS, NeedMore, parse_tail
 
 SEGMENT_ID = b"index segment"
 _RECORD = struct.Struct(">32sIII")  # id, pack number, offset, length
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
 
 
 class ChunkIndex:
@@ -118,6 +120,9 @@ def load_index(store: Store, cipher: ObjectCipher, cache_path: str | None) -> Ch
                 index.add_pack(pack, entries)
         except ObjectNotFound:
             continue  # removed since listing (compact): its packs are read below if present
+        except IntegrityError:
+            # A segment only repeats what pack headers say: read those instead.
+            continue
         covered.add(name)
     known = index.known_packs()
     for pack, size in packs.items():
@@ -137,11 +142,24 @@ def _read_cache(path: str | None):
         return None
     try:
         with open(path, "rb") as f:
-            d = msgpack.unpackb(f.read())
+            data = f.read()
+        body, digest = data[:-32], data[-32:]
+        # A damaged entry would send reads to the wrong place: check it whole.
+        if blake3.blake3(body).digest() != digest:
+            return None
+        d = msgpack.unpackb(body)
         if d.get("v") != _CACHE_VERSION:
             return None
         return set(d["segments"]), ChunkIndex.from_bytes(d["index"])
-    except (OSError, ValueError, TypeError, KeyError, struct.error, msgpack.UnpackException):
+    except (
+        OSError,
+        ValueError,
+        TypeError,
+        KeyError,
+        AttributeError,
+        struct.error,
+        msgpack.UnpackException,
+    ):
         return None  # missing or damaged: rebuild from the repository
 
 
@@ -154,5 +172,5 @@ def _write_cache(path: str | None, segments: set[str], index: ChunkIndex) -> Non
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "wb") as f:
-        f.write(data)
+        f.write(data + blake3.blake3(data).digest())
     os.replace(tmp, path)

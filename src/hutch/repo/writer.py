@@ -20,8 +20,9 @@ MAX_PENDING_UPLOADS = 2
 
 
 class RepoWriter:
-    def __init__(self, repo: Repository, pack_size: int = TARGET_SIZE):
+    def __init__(self, repo: Repository, pack_size: int = TARGET_SIZE, dry_run: bool = False):
         self.repo = repo
+        self.dry_run = dry_run  # build packs, write nothing
         self.cipher: ObjectCipher = repo.cipher
         self.pack_size = pack_size
         self._builder = PackBuilder()
@@ -49,7 +50,7 @@ class RepoWriter:
 
     def _finish_pack(self) -> None:
         builder, self._builder = self._builder, PackBuilder()
-        if not len(builder):
+        if not len(builder) or self.dry_run:
             return
         name, data = builder.finish(self.cipher)
         self._wait_uploads(MAX_PENDING_UPLOADS - 1)

@@ -2,16 +2,25 @@
 
 from . import (
     break_lock,
+    check,
+    compact,
     create,
     delete,
+    export_tar,
     extract,
+    import_tar,
     info,
     key,
     list_archives,
+    prune,
+    pull,
     rename,
     repo_create,
+    repo_delete,
     repo_info,
     serve,
+    undelete,
+    with_lock,
 )
 
 COMMANDS = [
@@ -26,4 +35,13 @@ COMMANDS = [
     key,
     break_lock,
     serve,
+    pull,
+    export_tar,
+    import_tar,
+    prune,
+    undelete,
+    compact,
+    check,
+    with_lock,
+    repo_delete,
 ]

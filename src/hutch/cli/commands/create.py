@@ -107,8 +107,6 @@ def _timestamp(value: str | None) -> str | None:
 
 def run(args) -> int:
     location, name = resolve(args, expand=True)
-    if not args.paths:
-        raise UsageError("no PATH given: name what to back up (or - for stdin)")
     options = CreateOptions(
         compression=parse_spec(args.compression),
         chunker_params=parse_params(args.chunker_params),
@@ -129,6 +127,11 @@ def run(args) -> int:
     )
     matcher = build_matcher(args)
     paths = [os.fsencode(p) for p in args.paths] + [os.fsencode(r) for r in matcher.roots]
+    if not paths:
+        raise UsageError(
+            "no PATH given: name what to back up, '-' for stdin, "
+            "or 'R PATH' roots in --patterns-from"
+        )
     reporter = TextReporter(list_files=args.list, progress=args.progress)
     ctx = Context(args)
     with ctx.repository(location, lock="shared") as repo:

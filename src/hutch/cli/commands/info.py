@@ -3,7 +3,7 @@
 import json
 
 from ...repo.archives import ArchiveList
-from ..args import add_command, add_location, resolve
+from ..args import add_command, add_location, report_damaged_archives, resolve
 from ..context import Context
 from ..output import format_size
 
@@ -43,7 +43,7 @@ def run(args) -> int:
                 ],
             }
             print(json.dumps(doc, indent=2))
-            return 0
+            return report_damaged_archives(archives)
         for i, e in enumerate(entries):
             if i:
                 print()
@@ -61,4 +61,4 @@ def run(args) -> int:
             print(f"Original size: {format_size(s.get('original_size', 0))}")
             print(f"Compressed size (new data): {format_size(s.get('compressed_size', 0))}")
             print(f"Deduplicated size: {format_size(s.get('deduplicated_size', 0))}")
-    return 0
+        return report_damaged_archives(archives)

@@ -10,7 +10,15 @@ from ...archive.item import item_type
 from ...archive.itemstream import iter_items
 from ...repo.archives import ArchiveList
 from ...repo.reader import ChunkReader
-from ..args import add_command, add_location, add_patterns, build_matcher, resolve
+from ..args import (
+    add_command,
+    add_location,
+    add_patterns,
+    build_matcher,
+    format_line,
+    report_damaged_archives,
+    resolve,
+)
 from ..context import Context
 
 HELP = """List the archives of REPO, or the files of REPO::ARCHIVE.
@@ -67,24 +75,23 @@ def run(args) -> int:
                     ],
                 }
                 out.write(json.dumps(doc, indent=2) + "\n")
-                return 0
+                return report_damaged_archives(archives)
             fmt = "{archive}{NL}" if args.short else (args.format or ARCHIVE_FORMAT)
             for e in entries:
-                out.write(
-                    fmt.format(
-                        archive=e.name,
-                        name=e.name,
-                        time=_time(e.time),
-                        start=_time(e.time),
-                        end=_time(e.end),
-                        id=e.id.hex(),
-                        hostname=e.hostname,
-                        username=e.username,
-                        comment=e.comment,
-                        NL="\n",
-                    )
-                )
-            return 0
+                fields = {
+                    "archive": e.name,
+                    "name": e.name,
+                    "time": _time(e.time),
+                    "start": _time(e.time),
+                    "end": _time(e.end),
+                    "id": e.id.hex(),
+                    "hostname": e.hostname,
+                    "username": e.username,
+                    "comment": e.comment,
+                    "NL": "\n",
+                }
+                out.write(format_line(fmt, fields))
+            return report_damaged_archives(archives)
         entry = archives.get(name)
         includes = [p.strip("/") for p in args.paths]
         matcher = build_matcher(args, fallback=not includes, includes=includes)
@@ -99,7 +106,7 @@ def run(args) -> int:
                     fields.pop("NL")
                     out.write(json.dumps(fields) + "\n")
                 else:
-                    out.write(fmt.format(**fields))
+                    out.write(format_line(fmt, fields))
         finally:
             reader.close()
     return 0

@@ -5,6 +5,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from ..conftest import HUTCH, PASSPHRASE, snapshot
 
 
@@ -135,3 +137,27 @@ def test_concurrent_pulls(hutch, ssh_env, repo, tmp_path, tree):
     ]
     assert [p.wait(timeout=120) for p in procs] == [0, 0]
     assert hutch("list", "--short", repo, check=0).out.split() == ["one", "two"]
+
+
+def test_pull_uploads_standalone_hutch(hutch, ssh_env, repo, tmp_path, tree):
+    standalone = os.path.join(os.path.dirname(HUTCH), "..", "..", "dist", "hutch")
+    if not os.path.exists(standalone):
+        pytest.skip("no standalone executable (make standalone)")
+    uploaded = os.path.expanduser("~root/.cache/hutch-pull/hutch")
+    if os.path.exists(uploaded):
+        os.unlink(uploaded)
+    hutch(
+        "pull",
+        "--rsh",
+        ssh_env.rsh,
+        "--upload-hutch",
+        standalone,
+        "--remote-path",
+        "/nonexistent/hutch",
+        _client(ssh_env),
+        f"{repo}::up",
+        tree,
+        check=0,
+    )
+    assert os.path.getsize(uploaded) == os.path.getsize(standalone)
+    assert hutch("list", "--short", repo, check=0).out == "up\n"

@@ -6,6 +6,7 @@ import argparse
 import os
 import re
 import shlex
+import sys
 
 from ...errors import UsageError
 from ...remote.pull import client_command, run_pull
@@ -61,6 +62,14 @@ def register(sub, common):
     )
     p.add_argument("--extract", action="store_true", help="restore onto the client instead")
     p.add_argument("--target", metavar="DIR", help="with --extract: folder on the client")
+    p.add_argument(
+        "--upload-hutch",
+        metavar="FILE",
+        nargs="?",
+        const="",
+        help="copy a standalone hutch (make standalone; default: this one, if it "
+        "is standalone) to the client's ~/.cache/hutch-pull and run that",
+    )
     p.set_defaults(func=run, repo=None, archive_mode="required")
 
 
@@ -99,5 +108,26 @@ def run(args) -> int:
     rsh.append(f"{m.group('user')}@{m.group('host')}" if m.group("user") else m.group("host"))
     remote_path = args.remote_path or os.environ.get("HUTCH_REMOTE_PATH") or "hutch"
     options = ServeOptions(permissions=permissions, repository=repo_path, passphrase=passphrase)
-    command = client_command(remote_path, hutch_args, cwd=args.target if args.extract else None)
-    return run_pull(rsh, command, options)
+    upload = _executable(args.upload_hutch) if args.upload_hutch is not None else b""
+    command = client_command(
+        remote_path, hutch_args, cwd=args.target if args.extract else None, upload_size=len(upload)
+    )
+    return run_pull(rsh, command, options, upload)
+
+
+def _executable(path: str) -> bytes:
+    if not path:
+        if not getattr(sys, "frozen", False):
+            raise UsageError(
+                "this hutch is not a standalone executable; build one with 'make standalone' "
+                "and give its path: --upload-hutch dist/hutch"
+            )
+        path = sys.executable
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror}") from None
+    if not data.startswith(b"\x7fELF"):
+        raise UsageError(f"{path} is not an executable; give the file 'make standalone' built")
+    return data

@@ -71,6 +71,10 @@ class LockTimeout(HutchError):
     """The repository lock could not be acquired in time."""
 
 
+class TarFileError(HutchError):
+    """A tar file (or the filter command around it) cannot be read or written."""
+
+
 class LockLost(HutchError):
     """Our lock was removed while we held it."""
 

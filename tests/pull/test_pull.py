@@ -136,7 +136,7 @@ def test_concurrent_pulls(hutch, ssh_env, repo, tmp_path, tree):
         for name in ("one", "two")
     ]
     assert [p.wait(timeout=120) for p in procs] == [0, 0]
-    assert hutch("list", "--short", repo, check=0).out.split() == ["one", "two"]
+    assert sorted(hutch("list", "--short", repo, check=0).out.split()) == ["one", "two"]
 
 
 def test_pull_uploads_standalone_hutch(hutch, ssh_env, repo, tmp_path, tree):

@@ -62,7 +62,7 @@ def selected_items(
         yield item
 
 
-def _data_items(items: Iterator[dict]) -> Iterator[dict]:
+def data_items(items: Iterator[dict]) -> Iterator[dict]:
     """The items whose chunks are read: regular files, the first of each
     hardlink group."""
     seen: set[bytes] = set()
@@ -92,7 +92,7 @@ class Extractor:
         strip = self.options.strip_components
 
         def chunk_ids():
-            for item in _data_items(selected_items(self.reader, entry, matcher, strip)):
+            for item in data_items(selected_items(self.reader, entry, matcher, strip)):
                 for chunk_id, _ in item.get("chunks", []):
                     yield bytes(chunk_id)
 
@@ -230,6 +230,11 @@ class Extractor:
             self.reporter.error(
                 f"{os.fsdecode(item['path'])}: damaged: {damaged} chunk(s) could not be read "
                 "or failed authentication; the rest of the file was restored"
+            )
+        elif "chunks_healthy" in item:
+            self.reporter.error(
+                f"{os.fsdecode(item['path'])}: damaged: 'hutch check --repair' put zeros in "
+                "place of data that was lost; the rest of the file was restored"
             )
 
     def _apply_metadata(self, fs_path: bytes, item: dict) -> None:

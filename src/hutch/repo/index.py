@@ -117,7 +117,10 @@ def load_index(store: Store, cipher: ObjectCipher, cache_path: str | None) -> Ch
     for name in sorted(segments - covered):
         try:
             for pack, entries in read_segment(store, cipher, name).items():
-                index.add_pack(pack, entries)
+                # A segment may outlive a pack removed by hand; its entries
+                # would point nowhere (check --repair tidies the segment).
+                if pack in packs:
+                    index.add_pack(pack, entries)
         except ObjectNotFound:
             continue  # removed since listing (compact): its packs are read below if present
         except IntegrityError:

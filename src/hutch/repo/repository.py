@@ -106,6 +106,11 @@ class Repository:
                     self._index = load_index(self.store, self.cipher, cache)
         return self._index
 
+    def replace_index(self, index: ChunkIndex) -> None:
+        """Use `index` from now on (check --repair has rebuilt it)."""
+        with self._index_lock:
+            self._index = index
+
     def read_object(self, kind: int, obj_id: bytes) -> bytes:
         """Fetch and open one object from its pack (no decompression)."""
         try:

@@ -89,7 +89,7 @@ def register(sub, common):
     p.set_defaults(func=run)
 
 
-def _timestamp(value: str | None) -> str | None:
+def parse_timestamp(value: str | None) -> str | None:
     if value is None:
         return None
     if os.path.exists(value):
@@ -118,7 +118,7 @@ def run(args) -> int:
         read_special=args.read_special,
         dry_run=args.dry_run,
         comment=args.comment,
-        timestamp=_timestamp(args.timestamp),
+        timestamp=parse_timestamp(args.timestamp),
         series=args.location
         if "::" not in (args.location or "")
         else args.location.split("::", 1)[1],
@@ -141,13 +141,13 @@ def run(args) -> int:
         else:
             entry = creator.backup_paths(name, paths, matcher)
         if args.json:
-            print(json.dumps(_json(repo, entry), indent=2))
+            print(json.dumps(archive_json(repo, entry), indent=2))
         elif args.stats:
-            _print_stats(repo, entry)
+            print_stats(repo, entry)
     return exit_code(reporter)
 
 
-def _json(repo, entry) -> dict:
+def archive_json(repo, entry) -> dict:
     return {
         "repository": {"id": repo.id.hex(), "location": repo.store.location},
         "encryption": {"mode": repo.key.mode},
@@ -162,7 +162,7 @@ def _json(repo, entry) -> dict:
     }
 
 
-def _print_stats(repo, entry) -> None:
+def print_stats(repo, entry) -> None:
     s = entry.stats
     print(f"Repository: {repo.store.location}")
     print(f"Archive name: {entry.name}")

@@ -1,0 +1,118 @@
+"""`hutch prune`: soft-delete the archives a retention policy does not keep."""
+
+import datetime
+import time
+
+from ...errors import UsageError
+from ...repo.access import require_delete_permission
+from ...repo.archives import ArchiveList
+from ...repo.prune import PERIODS, RetentionPolicy, execute_prune, parse_interval, plan_prune
+from ...repo.selection import archive_matcher
+from ..args import add_command, add_location, report_damaged_archives, resolve
+from ..context import Context
+from ..output import logger
+
+HELP = """Delete the archives of REPO that the --keep-* rules do not keep.
+
+The rules apply in this order: --keep-within, --keep-last, then
+--keep-secondly, -minutely, -hourly, -daily, -weekly, -monthly, -yearly.
+Archives are taken newest first. A period rule with N keeps the newest
+archive of each of the N latest periods that have archives; an archive kept
+by an earlier rule uses up its period without counting. If a rule finds
+fewer than N periods, it keeps the oldest archive as well (rule[oldest]).
+Periods are in this machine's local time; weeks are ISO weeks.
+
+INTERVAL for --keep-within: a number and a unit: S (seconds), M (minutes),
+H (hours), d (days), w (weeks), m (months of 31 days), y (years of 365 days).
+
+Pruning is a soft delete: 'hutch undelete' brings archives back until
+'hutch compact' frees their space."""
+
+_SHORT = {"hourly": "-H", "daily": "-d", "weekly": "-w", "monthly": "-m", "yearly": "-y"}
+
+
+def register(sub, common):
+    p = add_command(sub, common, "prune", HELP)
+    add_location(p, "none")
+    p.add_argument("-n", "--dry-run", action="store_true", help="only show what would be pruned")
+    p.add_argument("--list", action="store_true", help="list each archive and what happens to it")
+    p.add_argument(
+        "-a",
+        "--match-archives",
+        metavar="PATTERN",
+        action="append",
+        help="only consider archives matching PATTERN: sh:GLOB, re:REGEX or an exact name "
+        "(repeat: all must match)",
+    )
+    p.add_argument(
+        "--keep-within", metavar="INTERVAL", help="keep all archives younger than INTERVAL"
+    )
+    p.add_argument("--keep-last", metavar="N", type=int, default=0, help="keep the N newest")
+    for rule, _ in PERIODS:
+        flags = [f"--keep-{rule}"] + ([_SHORT[rule]] if rule in _SHORT else [])
+        p.add_argument(
+            *flags,
+            dest=f"keep_{rule}",
+            metavar="N",
+            type=int,
+            default=0,
+            help=f"number of {rule} archives to keep",
+        )
+    p.set_defaults(func=run)
+
+
+def policy_from_args(args) -> RetentionPolicy:
+    counts = {rule: getattr(args, f"keep_{rule}") for rule, _ in PERIODS}
+    counts["last"] = args.keep_last
+    for rule, n in counts.items():
+        if n < 0:
+            raise UsageError(f"--keep-{rule} must not be negative")
+    within = parse_interval(args.keep_within) if args.keep_within else None
+    return RetentionPolicy(within=within, **counts)
+
+
+def format_archive(entry) -> str:
+    """As borg shows an archive: name, local time, id."""
+    try:
+        moment = datetime.datetime.fromisoformat(entry.time).astimezone()
+        when = moment.strftime("%a, %Y-%m-%d %H:%M:%S")
+    except (TypeError, ValueError):
+        when = entry.time
+    return f"{entry.name:<36} {when} [{entry.id.hex()}]"
+
+
+def run(args) -> int:
+    location, _ = resolve(args)
+    policy = policy_from_args(args)
+    select = archive_matcher(args.match_archives)
+    with Context(args).repository(location, lock="shared") as repo:
+        # A client that may not delete learns that first, whatever it asked.
+        if not args.dry_run:
+            require_delete_permission(repo.store, "prune")
+        if policy.is_empty():
+            raise UsageError(
+                "prune needs at least one rule: --keep-within, --keep-last or a --keep-PERIOD"
+            )
+        archives = ArchiveList(repo)
+        entries = [e for e in archives.list() if select(e.name)]
+        now = datetime.datetime.fromtimestamp(time.time()).astimezone()
+        plan = plan_prune(entries, policy, now)
+        show = args.list or args.dry_run
+
+        def tell(decision, number, total):
+            if not show:
+                return
+            if decision.keep:
+                message = f"Keeping archive (rule: {decision.reason()}):"
+            elif args.dry_run:
+                message = "Would prune:"
+            else:
+                message = f"Pruning archive ({number}/{total}):"
+            logger.warning(f"{message:<40} {format_archive(decision.archive)}")
+
+        if args.dry_run:
+            for decision in plan.decisions:
+                tell(decision, 0, len(plan.prune))
+        else:
+            execute_prune(archives, plan, tell)
+        return report_damaged_archives(archives)

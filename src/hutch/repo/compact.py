@@ -1,0 +1,227 @@
+"""Compact: give back the space of chunks that no archive references, by
+mark and sweep (no reference counts).
+
+The caller marks: it passes the set of chunk ids that the archives in
+`archives/` reference (their item-stream chunks and the chunks of every
+item; see archive/references.py). The sweep then looks at every pack:
+- a pack holding no live chunk is deleted;
+- a pack whose unused share (bytes of objects nobody needs, duplicates
+  included) is above the threshold is rewritten: its live objects are
+  copied, still sealed, into new packs, and it is deleted;
+- any other pack stays as it is.
+A new index listing the surviving packs replaces the old segments, and the
+entries of soft-deleted archives (`deleted/`) are removed for good.
+
+Compact needs the exclusive lock: a running backup may count on chunks
+that no archive references yet (its archive entry is written last), so it
+must not run next to one. The caller holds the lock; it is checked again
+before anything is deleted.
+
+Crash safety -- the order of the steps:
+1. new packs are written (until step 2 they are read from their headers);
+2. the new index segments are written (both old and new index now work);
+3. deleted/ entries are removed: from here on undelete cannot bring back an
+   archive whose chunks step 5 may remove;
+4. the old segments are deleted (no segment lists a pack that step 5 removes);
+5. the emptied and rewritten packs are deleted.
+A crash at any moment leaves a repository that reads; the next compact
+finds what is left to do by the same mark and sweep.
+"""
+
+from dataclasses import dataclass, field
+
+from ..errors import ObjectNotFound
+from .packcopy import PackCopier
+from .packtable import SEGMENT_ENTRIES, PackTable, write_segments
+from .repository import Repository
+from .verify import object_is_intact
+
+DEFAULT_THRESHOLD = 10.0  # percent
+
+
+@dataclass
+class PackRewrite:
+    pack: str
+    size: int
+    entries: list  # everything the pack holds
+    live: list  # the entries to copy
+
+    @property
+    def live_bytes(self) -> int:
+        return sum(e[2] for e in self.live)
+
+    @property
+    def unused_share(self) -> float:
+        total = sum(e[2] for e in self.entries)
+        return 1 - self.live_bytes / total if total else 1.0
+
+
+@dataclass
+class CompactPlan:
+    threshold: float
+    drop: dict[str, int] = field(default_factory=dict)  # pack -> size: nothing live
+    rewrite: list[PackRewrite] = field(default_factory=list)
+    keep: dict[str, list] = field(default_factory=dict)  # pack -> entries, as they are
+    untouched: dict[str, str] = field(default_factory=dict)  # unreadable packs -> why
+    deleted_archives: list[str] = field(default_factory=list)  # deleted/ names
+    old_segments: list[str] = field(default_factory=list)  # replaced by new ones
+    rewrite_index: bool = False
+    live_chunks: int = 0
+    missing_chunks: int = 0  # live, but in no pack: damage for check to report
+
+    @property
+    def drop_bytes(self) -> int:
+        return sum(self.drop.values())
+
+    @property
+    def rewrite_bytes(self) -> int:
+        return sum(r.size for r in self.rewrite)
+
+    @property
+    def freed_estimate(self) -> int:
+        return self.drop_bytes + sum(r.size - r.live_bytes for r in self.rewrite)
+
+    def is_empty(self) -> bool:
+        return not (self.drop or self.rewrite or self.deleted_archives or self.rewrite_index)
+
+
+@dataclass
+class CompactResult:
+    packs_deleted: int = 0
+    packs_rewritten: int = 0
+    packs_written: int = 0
+    bytes_deleted: int = 0
+    bytes_written: int = 0
+    archives_removed: int = 0
+    segments_written: int = 0
+    segments_deleted: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def bytes_freed(self) -> int:
+        return self.bytes_deleted - self.bytes_written
+
+
+def plan_compact(
+    table: PackTable,
+    needed: set[bytes],
+    deleted_archives: list[str],
+    threshold: float,
+    wanted: set[bytes] = frozenset(),
+) -> CompactPlan:
+    """Decide for every pack. `needed`: chunks the archives use; `wanted`:
+    chunks kept where they exist but not missed where they do not (the lost
+    chunks of repaired files, which may come back). `threshold` is the
+    unused share in percent above which a pack is rewritten."""
+    live = needed | wanted
+    plan = CompactPlan(threshold=threshold, deleted_archives=sorted(deleted_archives))
+    plan.untouched = dict(table.unreadable)
+
+    def live_share(pack: str) -> float:
+        entries = table.entries[pack]
+        total = sum(e[2] for e in entries)
+        used = sum(e[2] for e in entries if e[0] in live)
+        return used / total if total else 0.0
+
+    # Packs that are fully used claim their chunks first, so that of two
+    # copies of a chunk, the one in a pack that stays is the one kept.
+    claimed: set[bytes] = set()
+    for pack in sorted(table.entries, key=lambda p: (-live_share(p), p)):
+        entries = table.entries[pack]
+        keep = []
+        for entry in entries:
+            if entry[0] in live and entry[0] not in claimed:
+                claimed.add(entry[0])
+                keep.append(entry)
+        if not keep:
+            plan.drop[pack] = table.sizes[pack]
+            continue
+        rewrite = PackRewrite(pack, table.sizes[pack], entries, keep)
+        if rewrite.unused_share * 100 > threshold:
+            plan.rewrite.append(rewrite)
+        else:
+            plan.keep[pack] = entries
+    plan.live_chunks = len(live & claimed)
+    plan.missing_chunks = len(needed - claimed)
+    needed_segments = max(1, -(-table.entry_count() // SEGMENT_ENTRIES))
+    plan.rewrite_index = bool(
+        plan.drop
+        or plan.rewrite
+        or table.bad_segments
+        or table.missing
+        or any(p in table.entries for p in table.unlisted())
+        or len(table.all_segments) > needed_segments
+    )
+    if plan.rewrite_index:
+        plan.old_segments = table.all_segments
+    return plan
+
+
+def _check_lock(repo: Repository) -> None:
+    if repo.lock is not None:
+        repo.lock.check()
+
+
+def _copy_live(repo: Repository, rewrite: PackRewrite, out: PackCopier) -> bool:
+    """Copy the live objects of one pack; False (nothing copied) if one of
+    them is damaged: then the pack stays as it is, for check to look at."""
+    data = repo.store.get(f"packs/{rewrite.pack}")
+    blobs = []
+    for obj_id, offset, length in rewrite.live:
+        blob = data[offset : offset + length]
+        if len(blob) != length or not object_is_intact(repo, obj_id, blob):
+            return False
+        blobs.append((obj_id, blob))
+    for obj_id, blob in blobs:
+        out.add(obj_id, blob)
+    return True
+
+
+def execute_compact(repo: Repository, plan: CompactPlan, on_step=None) -> CompactResult:
+    """Carry out `plan` in the crash-safe order of the module docstring.
+    `on_step(text)` is told about each phase (for progress)."""
+    result = CompactResult()
+    store = repo.store
+    step = on_step or (lambda text: None)
+    out = PackCopier(repo)
+    surviving = dict(plan.keep)
+    rewritten: dict[str, int] = {}
+    for rewrite in plan.rewrite:
+        step(f"rewriting pack {rewrite.pack[:16]}")
+        if _copy_live(repo, rewrite, out):
+            rewritten[rewrite.pack] = rewrite.size
+        else:
+            surviving[rewrite.pack] = rewrite.entries
+            result.warnings.append(
+                f"pack {rewrite.pack} holds a damaged object and was left as it is; "
+                "run 'hutch check' to find out what it damages"
+            )
+    out.finish()
+    result.packs_written = len(out.written)
+    result.bytes_written = out.bytes_written
+    surviving.update(out.written)
+    if plan.rewrite_index:
+        step("writing the index")
+        _check_lock(repo)
+        result.segments_written = len(write_segments(store, repo.cipher, surviving))
+    _check_lock(repo)
+    for name in plan.deleted_archives:
+        result.archives_removed += _delete(store, name)
+    for name in plan.old_segments:
+        result.segments_deleted += _delete(store, name)
+    step("deleting packs")
+    for pack, size in [*plan.drop.items(), *rewritten.items()]:
+        _check_lock(repo)
+        if _delete(store, f"packs/{pack}"):
+            result.bytes_deleted += size
+            result.packs_deleted += 1
+    result.packs_rewritten = len(rewritten)
+    return result
+
+
+def _delete(store, name: str) -> int:
+    try:
+        store.delete(name)
+        return 1
+    except ObjectNotFound:
+        return 0

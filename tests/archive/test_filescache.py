@@ -1,0 +1,87 @@
+"""The files cache: which files count as unchanged under each mode."""
+
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from hutch.archive.filescache import FilesCache, check_mode
+from hutch.crypto.key import Key
+from hutch.errors import UsageError
+
+KEY = Key.generate("repokey", bytes(32))
+OLD = time.time_ns() - 10 * 1_000_000_000
+
+
+def _stat(**changes):
+    """What the files cache looks at of a stat result."""
+    fields = {"st_ctime_ns": OLD, "st_mtime_ns": OLD, "st_size": 4, "st_ino": 1234}
+    fields.update(changes)
+    return SimpleNamespace(**fields)
+
+
+def test_check_mode():
+    assert check_mode("ctime,size,inode") == "ctime,size,inode"
+    assert check_mode("inode,size,mtime") == "mtime,size,inode"
+    assert check_mode("disabled") == "disabled"
+    for bad in ("", "ctime", "size", "ctime,mtime,size", "ctime,size,color", "disabled,size"):
+        with pytest.raises(UsageError):
+            check_mode(bad)
+
+
+def test_modes_compare_what_they_name(tmp_path):
+    path = str(tmp_path / "cache" / "files-x")
+    cache = FilesCache(path, "ctime,size,inode", KEY)
+    assert cache.lookup(b"f", _stat()) is None and not cache.knows(b"f")
+    cache.remember(b"f", _stat(), [[b"id", 4]], time.time_ns())
+    cache.save()
+    changes = {
+        "same": {},
+        "mtime": {"st_mtime_ns": OLD + 1},
+        "ctime": {"st_ctime_ns": OLD + 1},
+        "size": {"st_size": 5},
+        "inode": {"st_ino": 4321},
+    }
+    # A cache written under one mode serves every other mode.
+    expected_unchanged = {
+        "ctime,size,inode": {"same", "mtime"},
+        "mtime,size,inode": {"same", "ctime"},
+        "ctime,size": {"same", "mtime", "inode"},
+        "mtime,size": {"same", "ctime", "inode"},
+        "disabled": set(),
+    }
+    for mode, unchanged in expected_unchanged.items():
+        loaded = FilesCache(path, mode, KEY)
+        for what, change in changes.items():
+            found = loaded.lookup(b"f", _stat(**change))
+            assert (found is not None) == (what in unchanged), (mode, what)
+            assert loaded.knows(b"f") == (mode != "disabled")
+            if found is not None:
+                assert found == [[b"id", 4]]
+
+
+def test_recent_files_are_not_remembered(tmp_path):
+    cache = FilesCache(str(tmp_path / "files-x"), "ctime,size,inode", KEY)
+    now = time.time_ns()
+    cache.remember(b"f", _stat(st_mtime_ns=now, st_ctime_ns=now), [[b"id", 4]], now)
+    assert not cache.knows(b"f")
+
+
+def test_a_new_series_starts_from_the_latest_cache(tmp_path):
+    cache = FilesCache(str(tmp_path / "files-a"), "ctime,size,inode", KEY)
+    cache.remember(b"f", _stat(), [[b"id", 4]], time.time_ns())
+    cache.save()
+    other = FilesCache(str(tmp_path / "files-b"), "ctime,size,inode", KEY)
+    assert other.lookup(b"f", _stat()) == [[b"id", 4]]
+
+
+def test_damaged_cache_starts_over(tmp_path):
+    path = str(tmp_path / "files-x")
+    cache = FilesCache(path, "ctime,size,inode", KEY)
+    cache.remember(b"f", _stat(), [[b"id", 4]], time.time_ns())
+    cache.save()
+    data = open(path, "rb").read()
+    for i in range(len(data)):
+        with open(path, "wb") as f:
+            f.write(data[:i] + bytes([data[i] ^ 1]) + data[i + 1 :])
+        assert FilesCache(path, "ctime,size,inode", KEY).lookup(b"f", _stat()) is None, i

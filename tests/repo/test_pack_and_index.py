@@ -1,0 +1,145 @@
+"""Packs and the chunk index: headers, segments, and the local cache."""
+
+import os
+
+import pytest
+
+from hutch.compress import parse_spec
+from hutch.crypto.objects import ObjectKind
+from hutch.errors import IntegrityError
+from hutch.repo.index import ChunkIndex, load_index
+from hutch.repo.pack import TRAILER, NeedMore, PackBuilder, parse_tail
+from hutch.repo.reader import ChunkReader
+from hutch.repo.repository import Repository
+from hutch.repo.writer import RepoWriter
+
+
+def _pack(cipher, n=5, size=1000):
+    builder = PackBuilder()
+    for i in range(n):
+        builder.add(
+            bytes([i]) * 32, cipher.seal(ObjectKind.CHUNK, bytes([i]) * 32, os.urandom(size))
+        )
+    entries = list(builder.entries)
+    name, data = builder.finish(cipher)
+    return name, data, entries
+
+
+def test_pack_header_round_trip(make_repo):
+    cipher = make_repo().cipher
+    name, data, entries = _pack(cipher)
+    assert parse_tail(data, len(data), cipher) == entries
+    with pytest.raises(NeedMore) as more:
+        parse_tail(data[-30:], len(data), cipher)
+    assert parse_tail(data[-more.value.size :], len(data), cipher) == entries
+
+
+def test_damaged_pack_tail_is_an_integrity_error(make_repo):
+    cipher = make_repo().cipher
+    _, data, _ = _pack(cipher)
+    for i in range(len(data) - 400, len(data)):
+        damaged = data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1 :]
+        try:
+            entries = parse_tail(damaged, len(damaged), cipher)
+        except (IntegrityError, NeedMore):
+            continue
+        # Only the clear list of ids may change without the header noticing.
+        _, header_len, ids_len = TRAILER.unpack(data[-TRAILER.size :])
+        assert len(data) - TRAILER.size - ids_len <= i < len(data) - TRAILER.size
+        assert entries == parse_tail(data, len(data), cipher)
+    with pytest.raises(IntegrityError):
+        parse_tail(b"short", 5, cipher)
+
+
+def test_chunk_index_serialises():
+    index = ChunkIndex()
+    index.add_pack("p1", [(b"a" * 32, 0, 10), (b"b" * 32, 10, 20)])
+    index.add_pack("p2", [(b"c" * 32, 0, 5), (b"a" * 32, 5, 10)])  # first location wins
+    copy = ChunkIndex.from_bytes(index.to_bytes())
+    assert len(copy) == 3
+    assert copy.lookup(b"a" * 32) == ("p1", 0, 10)
+    assert copy.lookup(b"c" * 32) == ("p2", 0, 5)
+    assert copy.known_packs() == {"p1", "p2"}
+
+
+def _write_chunks(repo: Repository, n: int, pack_size=None) -> dict[bytes, bytes]:
+    writer = RepoWriter(repo, **({"pack_size": pack_size} if pack_size else {}))
+    compressor = parse_spec("lz4")
+    chunks = {}
+    for _ in range(n):
+        data = os.urandom(5000)
+        chunk_id = repo.key.chunk_id(data)
+        writer.add(
+            chunk_id, repo.cipher.seal(ObjectKind.CHUNK, chunk_id, compressor.compress(data))
+        )
+        chunks[chunk_id] = data
+    writer.flush()
+    writer.close()
+    return chunks
+
+
+def _reopen(repo: Repository) -> Repository:
+    return Repository(
+        repo.store, repo.config, repo.key, repo.cache_dir and os.path.dirname(repo.cache_dir)
+    )
+
+
+def _read_all(repo, chunks):
+    reader = ChunkReader(repo)
+    try:
+        return dict(zip(chunks, reader.iter_get(ObjectKind.CHUNK, list(chunks)), strict=True))
+    finally:
+        reader.close()
+
+
+def test_written_chunks_read_back_through_segments_headers_and_cache(make_repo):
+    repo = make_repo()
+    chunks = _write_chunks(repo, 30, pack_size=40_000)
+    assert len(repo.store.list("packs")) > 2 and len(repo.store.list("index")) == 1
+    assert _read_all(_reopen(repo), chunks) == chunks  # from the cache
+    os.unlink(os.path.join(repo.cache_dir, "chunks"))
+    assert _read_all(_reopen(repo), chunks) == chunks  # from the segment
+    for info in repo.store.list("index"):
+        repo.store.delete(info.name)
+    os.unlink(os.path.join(repo.cache_dir, "chunks"))
+    assert _read_all(_reopen(repo), chunks) == chunks  # from the pack headers
+
+
+def test_damaged_segment_falls_back_to_pack_headers(make_repo):
+    repo = make_repo(cache=False)
+    chunks = _write_chunks(repo, 10)
+    (segment,) = repo.store.list("index")
+    blob = bytearray(repo.store.get(segment.name))
+    blob[len(blob) // 2] ^= 1
+    repo.store.put(segment.name, bytes(blob), overwrite=True)
+    assert _read_all(_reopen(repo), chunks) == chunks
+
+
+def test_stale_cache_is_not_trusted(make_repo):
+    """A cache naming a pack that is gone (compacted) is rebuilt."""
+    repo = make_repo()
+    first = _write_chunks(repo, 3)
+    second = _write_chunks(repo, 3)
+    reopened = _reopen(repo)
+    assert all(c in reopened.index for c in first | second)
+    gone = reopened.index.lookup(next(iter(first)))[0]
+    repo.store.delete(f"packs/{gone}")
+    for info in repo.store.list("index"):
+        repo.store.delete(info.name)
+    index = load_index(repo.store, repo.cipher, os.path.join(repo.cache_dir, "chunks"))
+    assert not any(c in index for c in first)
+    assert all(c in index for c in second)
+
+
+def test_damaged_chunks_are_errors_not_data(make_repo):
+    repo = make_repo()
+    chunks = _write_chunks(repo, 8)
+    (pack,) = repo.store.list("packs")
+    victim = list(chunks)[3]
+    _, offset, length = repo.index.lookup(victim)
+    data = bytearray(repo.store.get(pack.name))
+    data[offset + length // 2] ^= 1
+    repo.store.put(pack.name, bytes(data), overwrite=True)
+    results = _read_all(_reopen(repo), chunks)
+    assert isinstance(results.pop(victim), IntegrityError)
+    assert results == {c: d for c, d in chunks.items() if c != victim}

@@ -1,0 +1,158 @@
+"""The store contract of store/base.py, run against every backend of
+STORE_BACKENDS (tests/store/conftest.py)."""
+
+import os
+import threading
+
+import pytest
+
+from hutch.errors import ObjectExists, ObjectNotFound, RepositoryExists, UsageError
+
+
+def test_create_exists_destroy(new_store):
+    assert not new_store.exists()
+    new_store.create()
+    assert new_store.exists()
+    with pytest.raises(RepositoryExists):
+        new_store.create()
+    new_store.put("config/config", b"x")
+    new_store.destroy()
+    assert not new_store.exists()
+
+
+def test_put_get_roundtrip(store):
+    blobs = {
+        "packs/" + "ab" * 32: os.urandom(100_000),
+        "index/seg1": b"",
+        "archives/x": bytes(range(256)),
+        "config/config": b"\x00\n\r",
+    }
+    for name, data in blobs.items():
+        store.put(name, data)
+    for name, data in blobs.items():
+        assert store.get(name) == data
+        assert store.info(name).size == len(data)
+        assert store.info(name).name == name
+
+
+def test_put_never_overwrites_unless_asked(store):
+    store.put("archives/a", b"first")
+    with pytest.raises(ObjectExists):
+        store.put("archives/a", b"second")
+    assert store.get("archives/a") == b"first"
+    store.put("archives/a", b"third", overwrite=True)
+    assert store.get("archives/a") == b"third"
+    store.put("archives/new", b"new", overwrite=True)  # overwrite of nothing creates
+    assert store.get("archives/new") == b"new"
+
+
+def test_get_byte_ranges_and_short_reads(store):
+    data = bytes(range(256)) * 4
+    store.put("packs/p", data)
+    assert store.get("packs/p", 10, 20) == data[10:30]
+    assert store.get("packs/p", 1000) == data[1000:]
+    assert store.get("packs/p", 1000, 100) == data[1000:]  # cut at the end, not padded
+    assert store.get("packs/p", 2000, 10) == b""
+    assert store.get("packs/p", 0, 0) == b""
+    requests = [("packs/p", 0, 4), ("packs/p", 1020, None), ("packs/p", 5, 1)]
+    assert store.get_many(requests) == [data[:4], data[1020:], data[5:6]]
+
+
+def test_missing_objects(store):
+    with pytest.raises(ObjectNotFound):
+        store.get("archives/none")
+    with pytest.raises(ObjectNotFound):
+        store.get("packs/none", 5, 5)
+    with pytest.raises(ObjectNotFound):
+        store.delete("archives/none")
+    with pytest.raises(ObjectNotFound):
+        store.info("archives/none")
+
+
+def test_delete(store):
+    store.put("locks/l", b"lock")
+    store.delete("locks/l")
+    with pytest.raises(ObjectNotFound):
+        store.get("locks/l")
+    assert store.list("locks") == []
+    store.put("locks/l", b"again")  # the name is free again
+    assert store.get("locks/l") == b"again"
+
+
+def test_list_per_namespace(store):
+    packs = {f"packs/{i:02x}" + "0" * 62: os.urandom(i) for i in range(0, 256, 13)}
+    for name, data in packs.items():
+        store.put(name, data)
+    store.put("index/a", b"12345")
+    store.put("archives/b", b"")
+    assert {(i.name, i.size) for i in store.list("packs")} == {
+        (n, len(d)) for n, d in packs.items()
+    }
+    assert [(i.name, i.size) for i in store.list("index")] == [("index/a", 5)]
+    assert [i.name for i in store.list("archives")] == ["archives/b"]
+    assert store.list("deleted") == []
+
+
+INVALID_NAMES = [
+    "nonamespace",
+    "bogus/x",
+    "packs/",
+    "packs/.hidden",
+    "packs/a/b",
+    "packs/../config",
+    "packs/" + "x" * 200,
+    "packs/sp ace",
+    "/packs/x",
+]
+
+
+def test_invalid_names_are_refused(store):
+    for name in INVALID_NAMES:
+        with pytest.raises(UsageError):
+            store.put(name, b"x")
+        with pytest.raises(UsageError):
+            store.get(name)
+        with pytest.raises(UsageError):
+            store.delete(name)
+    for namespace in ("packs", "index", "archives"):
+        assert store.list(namespace) == []
+
+
+def test_list_never_shows_partial_objects(store):
+    size = 2 * 1024 * 1024
+    names = [f"packs/{i:064x}" for i in range(8)]
+    seen_sizes = []
+
+    def writer():
+        for name in names:
+            store.put(name, bytes(size))
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    while thread.is_alive():
+        for info in store.list("packs"):
+            seen_sizes.append(info.size)
+            assert len(store.get(info.name)) == size
+    thread.join()
+    assert all(s == size for s in seen_sizes)
+    assert len(store.list("packs")) == len(names)
+
+
+def test_concurrent_puts_of_one_name_leave_one_winner(store):
+    results = []
+
+    def put(i):
+        try:
+            store.put("archives/same", str(i).encode() * 100_000)
+            results.append(("ok", i))
+        except ObjectExists:
+            results.append(("exists", i))
+
+    threads = [threading.Thread(target=put, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winners = [i for what, i in results if what == "ok"]
+    assert len(winners) == 1 and len(results) == 8
+    assert store.get("archives/same") == str(winners[0]).encode() * 100_000

@@ -6,6 +6,7 @@ import time
 import msgpack
 import pytest
 
+from hutch.crypto.key import Key
 from hutch.errors import LockLost, LockTimeout
 from hutch.repo import lock as lock_mod
 from hutch.repo.lock import Lock, break_locks
@@ -53,7 +54,7 @@ def test_stale_lock_is_ignored_and_removed(store):
 
 def test_lock_of_dead_local_process_is_stale(store):
     dead = {
-        "host": socket.gethostname(),
+        "host": lock_mod.host_id(),
         "pid": 2**22 + 12345,
         "since": 0,
         "beat": time.time(),
@@ -75,3 +76,20 @@ def test_lock_taken_away_is_noticed(store, monkeypatch):
     with pytest.raises(LockLost):
         held.check()
     held.release()
+
+
+def test_lock_record_names_no_host_in_clear(store):
+    key = Key.generate("repokey", b"r" * 32)
+    with Lock(store, exclusive=True, wait=0.2, cipher=key.cipher()):
+        (info,) = store.list("locks")
+        assert socket.gethostname().encode() not in store.get(info.name)
+        with pytest.raises(LockTimeout) as err:
+            Lock(store, exclusive=True, wait=0.1, cipher=key.cipher()).acquire()
+        assert f"held by {socket.gethostname()} pid" in str(err.value)
+
+
+def test_unreadable_lock_is_held_not_swept(store):
+    store.put("locks/" + "c" * 32, b"\xc1 not msgpack")
+    with pytest.raises(LockTimeout):
+        Lock(store, exclusive=True, wait=0.1).acquire()
+    assert "locks/" + "c" * 32 in [i.name for i in store.list("locks")]

@@ -71,7 +71,8 @@ class Context:
             if lock is None:
                 yield repo
             else:
-                with Lock(store, exclusive=lock == "exclusive", wait=self.args.lock_wait) as held:
+                exclusive = lock == "exclusive"
+                with Lock(store, exclusive, self.args.lock_wait, repo.cipher) as held:
                     repo.lock = held
                     yield repo
         finally:

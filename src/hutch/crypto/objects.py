@@ -40,6 +40,7 @@ class ObjectKind:
     ARCHIVE = 3  # an archive entry (the commit point of a backup)
     INDEX = 4  # an index segment
     PACK_HEADER = 5  # the table of contents at the end of a pack
+    LOCK = 6  # the host name in a lock record
 
 
 class ObjectCipher:

@@ -14,22 +14,40 @@ import socket
 import threading
 import time
 
+import blake3
 import msgpack
 
-from ..errors import LockLost, LockTimeout, ObjectNotFound, StoreError
+from ..crypto.objects import ObjectKind
+from ..errors import HutchError, LockLost, LockTimeout, ObjectNotFound, StoreError
 from ..store.base import Store
 
 HEARTBEAT = 30.0
+_WHO_ID = b"lock holder"
 STALE_AFTER = 5 * HEARTBEAT
 
 
+def host_id() -> str:
+    """An opaque, stable id of this machine: lock records say which machine
+    holds them without naming it (the name stays encrypted)."""
+    try:
+        with open("/etc/machine-id", "rb") as f:
+            secret = f.read().strip()
+    except OSError:
+        secret = b""
+    return blake3.blake3(b"hutch host\0" + secret + socket.gethostname().encode()).hexdigest()[:16]
+
+
 class Lock:
-    def __init__(self, store: Store, exclusive: bool, wait: float = 10.0):
+    """cipher: the repository's, to seal the holder's host name in the
+    record; without it (commands that need no key) the name is left out."""
+
+    def __init__(self, store: Store, exclusive: bool, wait: float = 10.0, cipher=None):
         self.store = store
         self.exclusive = exclusive
         self.wait = wait
+        self.cipher = cipher
         self.name = f"locks/{os.urandom(16).hex()}"
-        self.host = socket.gethostname()
+        self.host = host_id()
         self.pid = os.getpid()
         self.since = time.time()
         self._stop = threading.Event()
@@ -37,15 +55,28 @@ class Lock:
         self.lost = False
 
     def _record(self) -> bytes:
-        return msgpack.packb(
-            {
-                "host": self.host,
-                "pid": self.pid,
-                "since": self.since,
-                "beat": time.time(),
-                "exclusive": self.exclusive,
-            }
-        )
+        record = {
+            "host": self.host,
+            "pid": self.pid,
+            "since": self.since,
+            "beat": time.time(),
+            "exclusive": self.exclusive,
+        }
+        if self.cipher is not None:
+            record["who"] = self.cipher.seal(
+                ObjectKind.LOCK, _WHO_ID, socket.gethostname().encode()
+            )
+        return msgpack.packb(record)
+
+    def _holder(self, record: dict) -> str:
+        """Who holds a lock, for messages: the host name if we can open it."""
+        who = record.get("who")
+        if self.cipher is not None and isinstance(who, bytes):
+            try:
+                return self.cipher.open(ObjectKind.LOCK, _WHO_ID, who).decode(errors="replace")
+            except HutchError:
+                pass
+        return f"host {record.get('host')}"
 
     def _others(self) -> list[dict]:
         result = []
@@ -58,7 +89,8 @@ class Lock:
             except ObjectNotFound:
                 continue
             except (ValueError, TypeError, msgpack.UnpackException):
-                rec = {"name": info.name, "beat": 0, "exclusive": True, "host": "?", "pid": 0}
+                # Unreadable: treat it as held, exclusively, until break-lock.
+                rec = {"name": info.name, "beat": time.time(), "exclusive": True, "pid": "?"}
             if self._is_stale(rec):
                 try:
                     self.store.delete(info.name)
@@ -69,7 +101,11 @@ class Lock:
         return result
 
     def _is_stale(self, rec: dict) -> bool:
-        if time.time() - float(rec.get("beat", 0)) > STALE_AFTER:
+        try:
+            beat = float(rec.get("beat", 0))
+        except (TypeError, ValueError):
+            return False  # unreadable: held until break-lock
+        if time.time() - beat > STALE_AFTER:
             return True
         if rec.get("host") == self.host:
             try:
@@ -97,7 +133,7 @@ class Lock:
                 )
                 raise LockTimeout(
                     f"Failed to create/acquire the lock {self.store.location} (timeout): held by "
-                    f"{holder.get('host')} pid {holder.get('pid')} since {since}; "
+                    f"{self._holder(holder)} pid {holder.get('pid')} since {since}; "
                     "wait, raise --lock-wait, or 'hutch break-lock' if that holder is gone"
                 )
             time.sleep(delay * (1 + random.random()))

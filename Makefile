@@ -28,7 +28,7 @@ lint: install
 	$(VENV)/bin/ruff format --check src tests bench
 
 test: install debs lint
-	$(VENV)/bin/pytest -n 2 -q tests
+	$(VENV)/bin/pytest -n 2 --dist loadfile -q tests
 
 demo: install
 	bash bench/demo.sh

@@ -2,6 +2,7 @@
 (own HOME, cache and config dirs, no HUTCH_* from outside, a weak KDF) and
 a runner for the real `hutch` command."""
 
+import fcntl
 import io
 import os
 import subprocess
@@ -276,3 +277,18 @@ def pipe_serve(monkeypatch):
 
     serve_with()
     return serve_with
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STANDALONE = os.path.join(ROOT, "dist", "hutch")
+
+
+def standalone_executable() -> str:
+    """dist/hutch, built (or rebuilt after source changes) by make, once at
+    a time across test workers; skips the test if it cannot be built."""
+    with open(os.path.join(ROOT, ".standalone.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        r = subprocess.run(["make", "-C", ROOT, "standalone"], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot build the standalone executable: {r.stderr[-300:]}")
+    return STANDALONE

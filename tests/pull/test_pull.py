@@ -5,9 +5,7 @@ import signal
 import subprocess
 import time
 
-import pytest
-
-from ..conftest import HUTCH, PASSPHRASE, snapshot
+from ..conftest import HUTCH, PASSPHRASE, snapshot, standalone_executable
 
 
 def _client(sshd) -> str:
@@ -140,9 +138,7 @@ def test_concurrent_pulls(hutch, ssh_env, repo, tmp_path, tree):
 
 
 def test_pull_uploads_standalone_hutch(hutch, ssh_env, repo, tmp_path, tree):
-    standalone = os.path.join(os.path.dirname(HUTCH), "..", "..", "dist", "hutch")
-    if not os.path.exists(standalone):
-        pytest.skip("no standalone executable (make standalone)")
+    standalone = standalone_executable()
     uploaded = os.path.expanduser("~root/.cache/hutch-pull/hutch")
     if os.path.exists(uploaded):
         os.unlink(uploaded)

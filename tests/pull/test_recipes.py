@@ -17,12 +17,12 @@ import time
 
 import pytest
 
-from ..conftest import HUTCH, PASSPHRASE, snapshot
+from ..conftest import HUTCH, PASSPHRASE, snapshot, standalone_executable
 from ..sshd import Sshd, have_sshd
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-STANDALONE = os.path.join(ROOT, "dist", "hutch")
 USERS = ("borgs", "borgc")
+# The users, their keys and /run/hutch are one machine's: these tests must
+# run in one worker (make test distributes by file).
 PP = shlex.quote(PASSPHRASE)
 
 
@@ -57,14 +57,6 @@ def _make_user(name: str) -> str:
     return home
 
 
-def _standalone() -> str:
-    # make rebuilds it only when a source file changed.
-    r = subprocess.run(["make", "-C", ROOT, "standalone"], capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot build the standalone executable: {r.stderr[-300:]}")
-    return STANDALONE
-
-
 @pytest.fixture(scope="module")
 def hosts(tmp_path_factory):
     if not have_sshd() or shutil.which("setpriv") is None:
@@ -73,7 +65,7 @@ def hosts(tmp_path_factory):
     # they get the standalone executable, in a folder they may read.
     bin_dir = tempfile.mkdtemp(prefix="hutch-bin-", dir="/var/tmp")
     os.chmod(bin_dir, 0o755)
-    shutil.copy(_standalone(), f"{bin_dir}/hutch")
+    shutil.copy(standalone_executable(), f"{bin_dir}/hutch")
     folder = tmp_path_factory.mktemp("recipes")
     homes = {u: _make_user(u) for u in USERS}
     keys = f".ssh/authorized_keys {folder}/root_keys"
@@ -290,7 +282,7 @@ def _client_root(path: str) -> str:
 def sshfs_mount(hosts, tmp_path):
     if shutil.which("sshfs") is None or not os.path.exists("/dev/fuse"):
         pytest.skip("sshfs or FUSE not available here")
-    _standalone()
+    standalone_executable()
     client = hosts["client"]
     root = _client_root(str(tmp_path / "clientroot"))
     mnt = str(tmp_path / "sshfs")
@@ -332,7 +324,7 @@ def _chroot_setup(mnt: str, repo: str) -> None:
     """The guide's steps between mounting and entering the chroot."""
     os.makedirs(f"{mnt}/hutchrepo", exist_ok=True)
     _run(["mount", "--bind", repo, f"{mnt}/hutchrepo"])
-    shutil.copy(STANDALONE, f"{mnt}/usr/local/bin/hutch")
+    shutil.copy(standalone_executable(), f"{mnt}/usr/local/bin/hutch")
     for d in ("dev", "proc", "sys"):
         _run(["mount", "--bind", f"/{d}", f"{mnt}/{d}"])
 

@@ -235,6 +235,7 @@ class ArchiveCreator:
             if hlid is not None:
                 item["hlid"] = hlid
                 item["size"] = st.st_size
+                read_xattrs(fs_path, item)  # every link shows the inode's xattrs and ACLs
                 self.stats.nfiles += 1
                 self._enqueue(_Pending(item, "h"))
                 return

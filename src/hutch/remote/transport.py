@@ -26,6 +26,7 @@ class Connection:
         self._closer = closer
         self._stderr: collections.deque[str] = collections.deque(maxlen=5)
         self._timeout: float | None = None
+        self.stderr_reader: threading.Thread | None = None
         self._file = io.FileIO(read_fd, "rb", closefd=False)
 
     def _read_exactly(self, n: int) -> bytes:
@@ -58,6 +59,10 @@ class Connection:
         self._stderr.append(line)
 
     def stderr_tail(self) -> list[str]:
+        """The last lines the remote side wrote on stderr. When it has just
+        gone away, its last words may still be in the pipe: wait briefly."""
+        if self.stderr_reader is not None:
+            self.stderr_reader.join(timeout=2)
         return list(self._stderr)
 
     def close(self) -> None:
@@ -106,14 +111,17 @@ def _spawn(argv: list[str]) -> Connection:
             except OSError:
                 pass
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
 
     conn = Connection(proc.stdout.fileno(), write, close)
     conn.process = proc
-    threading.Thread(target=_relay_stderr, args=(proc.stderr, conn), daemon=True).start()
+    conn.stderr_reader = threading.Thread(
+        target=_relay_stderr, args=(proc.stderr, conn), daemon=True
+    )
+    conn.stderr_reader.start()
     return conn
 
 

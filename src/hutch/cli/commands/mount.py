@@ -1,0 +1,135 @@
+"""`hutch mount`: an archive, or every archive of a repository, as a
+read-only file system (FUSE); in the background unless told otherwise."""
+
+import os
+import sys
+
+from ...archive import fusefs
+from ...errors import EXIT_ERROR, HutchError, UsageError
+from ...repo.archives import ArchiveList
+from ..args import (
+    add_command,
+    add_location,
+    add_patterns,
+    build_matcher,
+    report_damaged_archives,
+    resolve,
+)
+from ..context import Context
+from ..output import logger
+
+HELP = """Mount REPO::ARCHIVE (or every archive of REPO, a folder each) at
+MOUNTPOINT, read-only, with the files' metadata. Reading a file fetches only
+the chunks it needs, also from a remote repository. The repository stays
+locked (shared) while mounted. Unmount with 'hutch umount MOUNTPOINT'.
+
+PATHs (archive paths) and patterns restrict what is shown. -o passes FUSE
+options (e.g. allow_other); ro and default_permissions are always set."""
+
+
+def register(sub, common):
+    p = add_command(sub, common, "mount", HELP)
+    add_location(p, "optional")
+    p.add_argument("mountpoint", metavar="MOUNTPOINT", help="an existing, empty folder")
+    p.add_argument("paths", metavar="PATH", nargs="*", help="only show these paths")
+    p.add_argument(
+        "-f", "--foreground", action="store_true", help="stay in the foreground until unmounted"
+    )
+    p.add_argument(
+        "-o", dest="options", metavar="OPTIONS", action="append", default=[], help="FUSE options"
+    )
+    p.add_argument(
+        "--numeric-ids", action="store_true", help="show the stored numeric ids, not mapped names"
+    )
+    add_patterns(p)
+    p.set_defaults(func=run)
+
+
+def fuse_options(values: list[str]) -> dict:
+    options: dict = {}
+    for value in values:
+        for part in filter(None, value.split(",")):
+            key, sep, arg = part.partition("=")
+            options[key] = arg if sep else True
+    return options
+
+
+def run(args) -> int:
+    location, name = resolve(args)
+    if not fusefs.available():
+        raise HutchError(
+            f"mount needs FUSE, which is not available here ({fusefs.MISSING_REASON}); "
+            "install hutch[mount] (mfusepy) and the fuse3 package of your system"
+        )
+    if not os.path.isdir(args.mountpoint):
+        raise UsageError(f"mount point {args.mountpoint} is not an existing folder")
+    options = fuse_options(args.options)
+    if args.foreground:
+        return _serve(args, location, name, options, on_mounted=lambda: None)
+    return _daemonize(lambda on_mounted: _serve(args, location, name, options, on_mounted))
+
+
+def _daemonize(serve) -> int:
+    """Serve in a child process. The parent waits until the file system is
+    mounted (exit 0) or the child failed (its exit code): so errors, and the
+    passphrase prompt, still reach the terminal. The child forks before it
+    opens the repository, so its threads (lock heartbeat, connection) are
+    its own."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid:
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as f:
+            if f.read() == b"ok":
+                return 0
+        _, status = os.waitpid(pid, 0)
+        return os.waitstatus_to_exitcode(status) or EXIT_ERROR
+    os.close(read_end)
+
+    def mounted() -> None:
+        # Leave the terminal's session and let go of its output, so that whoever
+        # reads our output (a shell pipe, a test) sees it end.
+        os.setsid()
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        os.close(devnull)
+        os.write(write_end, b"ok")
+        os.close(write_end)
+
+    return serve(mounted)
+
+
+def _serve(args, location: str, name: str | None, options: dict, on_mounted) -> int:
+    includes = [p.strip("/") for p in args.paths]
+    ctx = Context(args)
+    rc = 0
+    with ctx.repository(location, lock="shared") as repo:
+        archives = ArchiveList(repo)
+        if name is not None:
+            entries = [archives.get(name)]
+        else:
+            entries = archives.list()
+            rc = report_damaged_archives(archives)
+        matcher = build_matcher(args, fallback=not includes, includes=includes)
+        fs = fusefs.HutchFS(
+            repo,
+            entries,
+            single=name is not None,
+            matcher=matcher,
+            numeric_ids=args.numeric_ids,
+            on_error=logger.error,
+            on_mounted=on_mounted,
+        )
+        try:
+            fusefs.mount(fs, args.mountpoint, options)
+        except RuntimeError as e:
+            raise HutchError(
+                f"cannot mount at {args.mountpoint} (FUSE error {e}; see above); is it "
+                "an empty folder, not mounted already, and may you use FUSE (/dev/fuse)?"
+            ) from None
+        finally:
+            fs.close()
+    return rc

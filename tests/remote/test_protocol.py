@@ -40,10 +40,10 @@ def test_requests_are_answered_in_order(tmp_path):
     repo = tmp_path / "repo"
     LocalStore(str(repo)).create()
     data = _hello(repo) + b"".join(
-        protocol.encode({"i": i, "m": m, "a": a})
+        protocol.encode({"i": i, "m": m, "a": a, **({"b": b"1"} if m == "put" else {})})
         for i, (m, a) in enumerate(
             [
-                ("put", ["config/x", b"1"]),
+                ("put", ["config/x"]),
                 ("get", ["config/x"]),
                 ("get", ["config/nope"]),
                 ("list", ["config"]),
@@ -55,7 +55,7 @@ def test_requests_are_answered_in_order(tmp_path):
     replies = _serve(data, ServeOptions(restrict_to_paths=[str(tmp_path)]))
     assert replies[0]["version"] == 1
     assert [r["i"] for r in replies[1:]] == list(range(6))
-    assert replies[2]["r"] == b"1"
+    assert replies[2]["b"] == b"1"  # object data travels as the payload
     assert replies[3]["e"]["type"] == "ObjectNotFound"
     assert replies[4]["r"] == [["config/x", 1]]
     assert "unknown method" in replies[5]["e"]["msg"]
@@ -71,7 +71,7 @@ def test_version_mismatch_is_explained(tmp_path):
 def test_oversized_frame_closes_the_connection(tmp_path):
     repo = tmp_path / "repo"
     LocalStore(str(repo)).create()
-    data = _hello(repo) + struct.pack(">I", protocol.MAX_FRAME + 1) + b"x" * 100
+    data = _hello(repo) + struct.pack(">II", protocol.MAX_FRAME + 1, 0) + b"x" * 100
     replies = _serve(data, ServeOptions())
     assert len(replies) == 1  # the hello's answer, then the server hung up
 
@@ -79,7 +79,7 @@ def test_oversized_frame_closes_the_connection(tmp_path):
 def test_outside_a_repository_nothing_is_written(tmp_path):
     folder = tmp_path / "not-a-repo"
     folder.mkdir()
-    data = _hello(folder) + protocol.encode({"i": 1, "m": "put", "a": ["locks/x", b"1"]})
+    data = _hello(folder) + protocol.encode({"i": 1, "m": "put", "a": ["locks/x"], "b": b"1"})
     replies = _serve(data, ServeOptions())
     assert replies[1]["e"]["type"] == "UsageError"
     assert os.listdir(folder) == []

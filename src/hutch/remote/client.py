@@ -94,6 +94,8 @@ class RemoteStore(Store):
                     break
                 if "e" in message:
                     fut.set_exception(protocol.error_from_wire(message["e"]))
+                elif "b" in message:
+                    fut.set_result(message["b"])
                 else:
                     fut.set_result(message.get("r"))
         except protocol.ProtocolError as e:
@@ -106,15 +108,20 @@ class RemoteStore(Store):
         for fut in pending.values():
             fut.set_exception(error)
 
-    def _send(self, method: str, *args) -> Future:
+    def _send(self, method: str, *args, payload: bytes | None = None) -> Future:
         fut: Future = Future()
         with self._send_lock:
             if self._closed is not None:
                 raise self._closed
             rid = next(self._ids)
             self._pending[rid] = fut
+            message = {"i": rid, "m": method, "a": list(args)}
+            if payload is not None:
+                message["b"] = payload
             try:
-                self.conn.send(protocol.encode({"i": rid, "m": method, "a": list(args)}))
+                for part in protocol.encode_parts(message):
+                    if part:
+                        self.conn.send(part)
             except OSError as e:
                 self._pending.pop(rid, None)
                 raise self._gone(str(e)) from None
@@ -136,10 +143,12 @@ class RemoteStore(Store):
         self._call("destroy")
 
     def put(self, name: str, data: bytes, overwrite: bool = False) -> None:
-        self._call("put", name, bytes(data), overwrite)
+        self._send("put", name, overwrite, payload=data).result()
 
     def _bytes(self, value) -> bytes:
-        if not isinstance(value, bytes):
+        if value is None:
+            return b""  # an empty payload travels as no payload
+        if not isinstance(value, bytes | bytearray):
             raise self._bad_answer("get")
         return value
 

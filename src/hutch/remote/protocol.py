@@ -1,7 +1,10 @@
 """The wire protocol between a client and `hutch serve`.
 
-A connection carries frames: a 4-byte big-endian length, then that many
-bytes of msgpack. The first frame from the client is a hello:
+A connection carries frames: two 4-byte big-endian lengths, then that many
+bytes of msgpack (a map), then that many bytes of binary payload. The
+payload is the map's "b" value, kept out of msgpack so that object data is
+never copied into and out of it: the data of a put, the result of a get.
+The first frame from the client is a hello:
 
     {"hello": "hutch", "versions": [1], "client": "0.1.0", "repo": "PATH",
      "create": bool}
@@ -22,7 +25,7 @@ from .. import errors
 
 VERSIONS = (1,)
 MAX_FRAME = 80 * 1024 * 1024
-_LENGTH = struct.Struct(">I")
+_LENGTHS = struct.Struct(">II")
 
 # Errors that cross the wire by name; anything else arrives as StoreError.
 _ERROR_TYPES = {
@@ -44,24 +47,32 @@ class ProtocolError(errors.ConnectionClosed):
     """The peer sent something that is not the protocol."""
 
 
-def encode(message: dict) -> bytes:
+def encode_parts(message: dict) -> list:
+    """The frame of `message` as buffers to write one after the other."""
+    payload = message.get("b", b"")
+    if "b" in message:
+        message = {k: v for k, v in message.items() if k != "b"}
     body = msgpack.packb(message, use_bin_type=True)
-    if len(body) > MAX_FRAME:
-        raise errors.StoreError(f"message of {len(body)} bytes exceeds the protocol limit")
-    return _LENGTH.pack(len(body)) + body
+    if len(body) > MAX_FRAME or len(payload) > MAX_FRAME:
+        raise errors.StoreError("message exceeds the protocol limit")
+    return [_LENGTHS.pack(len(body), len(payload)) + body, payload]
+
+
+def encode(message: dict) -> bytes:
+    return b"".join(encode_parts(message))
 
 
 def read_frame(read_exactly) -> dict | None:
     """One message via `read_exactly(n)` (returns fewer bytes only at EOF).
     None at a clean EOF between frames; ProtocolError on garbage."""
-    head = read_exactly(4)
+    head = read_exactly(_LENGTHS.size)
     if not head:
         return None
-    if len(head) < 4:
+    if len(head) < _LENGTHS.size:
         raise ProtocolError("connection closed in the middle of a message")
-    (length,) = _LENGTH.unpack(head)
-    if length > MAX_FRAME:
-        raise ProtocolError(f"message of {length} bytes exceeds the protocol limit")
+    length, payload_length = _LENGTHS.unpack(head)
+    if length > MAX_FRAME or payload_length > MAX_FRAME:
+        raise ProtocolError("message exceeds the protocol limit")
     body = read_exactly(length)
     if len(body) < length:
         raise ProtocolError("connection closed in the middle of a message")
@@ -71,6 +82,12 @@ def read_frame(read_exactly) -> dict | None:
         raise ProtocolError(f"malformed message: {e}") from None
     if not isinstance(message, dict):
         raise ProtocolError("malformed message: not a map")
+    message.pop("b", None)  # only the payload may say what "b" is
+    if payload_length:
+        payload = read_exactly(payload_length)
+        if len(payload) < payload_length:
+            raise ProtocolError("connection closed in the middle of a message")
+        message["b"] = payload
     return message
 
 

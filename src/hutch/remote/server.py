@@ -78,7 +78,7 @@ _METHODS = {
     "exists": (0, 0, ()),
     "create": (0, 0, ()),
     "destroy": (0, 0, ()),
-    "put": (2, 3, (str, bytes, bool)),
+    "put": (1, 2, (str, bool)),  # the data is the payload
     "get": (1, 3, (str, int, (int, type(None)))),
     "delete": (1, 1, (str,)),
     "info": (1, 1, (str,)),
@@ -109,7 +109,9 @@ class Session:
                 self.store.close()
 
     def _reply(self, message: dict) -> None:
-        self.write(protocol.encode(message))
+        for part in protocol.encode_parts(message):
+            if part:
+                self.write(part)
 
     def _handshake(self) -> bool:
         hello = protocol.read_frame(self.read_exactly)
@@ -142,7 +144,11 @@ class Session:
     def _answer(self, request: dict) -> dict:
         rid = request.get("i")
         try:
-            return {"i": rid, "r": self._call(request.get("m"), request.get("a", []))}
+            # No payload is an empty one: a zero-length payload is not sent.
+            result = self._call(request.get("m"), request.get("a", []), request.get("b", b""))
+            if isinstance(result, bytes):
+                return {"i": rid, "b": result}
+            return {"i": rid, "r": result}
         except HutchError as e:
             return {"i": rid, "e": protocol.error_to_wire(e)}
 
@@ -181,7 +187,7 @@ class Session:
             except OSError:
                 self._write_failed = True  # the client is gone; the reader sees EOF next
 
-    def _call(self, method, args):
+    def _call(self, method, args, payload):
         if method not in _METHODS:
             raise UsageError(f"unknown method {method!r}")
         args = _check_args(method, args)
@@ -204,7 +210,7 @@ class Session:
                 raise UsageError(f"no repository at {store.location}")
             self._is_repo = True
         if method == "put":
-            return store.put(*args)
+            return store.put(args[0], bytes(payload), *args[1:])
         if method == "get":
             return store.get(*args)
         if method == "delete":

@@ -3,6 +3,7 @@ default, or any wrapper such as `sh -c 'exec socat STDIO UNIX-CONNECT:...'`),
 or a unix socket of a long-running `hutch serve --socket`."""
 
 import collections
+import fcntl
 import io
 import os
 import select
@@ -15,6 +16,8 @@ import threading
 from ..errors import ConnectionClosed, UsageError
 from . import protocol
 from .urls import Location
+
+PIPE_SIZE = 1024 * 1024
 
 
 class Connection:
@@ -116,6 +119,8 @@ def _spawn(argv: list[str]) -> Connection:
             proc.kill()
             proc.wait()
 
+    for pipe in (proc.stdin, proc.stdout):
+        _widen(pipe.fileno())
     conn = Connection(proc.stdout.fileno(), write, close)
     conn.process = proc
     conn.stderr_reader = threading.Thread(
@@ -123,6 +128,14 @@ def _spawn(argv: list[str]) -> Connection:
     )
     conn.stderr_reader.start()
     return conn
+
+
+def _widen(fd: int) -> None:
+    """A 1 MiB pipe instead of 64 KiB: far fewer wake-ups per megabyte."""
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+    except OSError:
+        pass  # above the system's limit: the default works, only slower
 
 
 def _relay_stderr(stream, conn: Connection) -> None:

@@ -82,11 +82,12 @@ class ObjectCipher:
         return header + nonce_part + ciphertext
 
     def open(self, kind: int, obj_id: bytes, blob: bytes) -> bytes:
-        """Authenticate and decrypt; raise IntegrityError on any mismatch."""
-        blob = bytes(blob)
+        """Authenticate and decrypt; raise IntegrityError on any mismatch.
+        `blob` may be any buffer: the ciphertext is not copied before decryption."""
+        blob = memoryview(blob)
         if len(blob) < 3 or blob[0] != VERSION:
             raise IntegrityError(f"object {obj_id.hex()[:16]} is damaged (bad header)")
-        header = blob[:3]
+        header = bytes(blob[:3])
         if blob[1] != self.suite:
             raise IntegrityError(
                 f"object {obj_id.hex()[:16]} was written with another encryption suite"
@@ -94,20 +95,20 @@ class ObjectCipher:
         if blob[2] != kind:
             raise IntegrityError(f"object {obj_id.hex()[:16]} is not of the expected kind")
         if self.suite == SUITE_NONE:
-            return blob[3:]
+            return bytes(blob[3:])
         if self.suite == SUITE_AUTHENTICATED:
-            mac, plaintext = blob[3:35], blob[35:]
+            mac, plaintext = bytes(blob[3:35]), bytes(blob[35:])
             expected = blake3.blake3(header + obj_id + plaintext, key=self._mac_key).digest()
             if mac != expected:
                 raise IntegrityError(f"object {obj_id.hex()[:16]} failed authentication")
             return plaintext
         if len(blob) < _AEAD_HEADER + 16:
             raise IntegrityError(f"object {obj_id.hex()[:16]} is damaged (too short)")
-        session_id, counter = blob[3:19], blob[19:27]
+        session_id, counter = bytes(blob[3:19]), bytes(blob[19:27])
         nonce = bytes(4) + counter
         try:
             return self._aead_for(session_id).decrypt(
-                nonce, blob[_AEAD_HEADER:], header + blob[3:27] + obj_id
+                nonce, blob[_AEAD_HEADER:], header + session_id + counter + obj_id
             )
         except InvalidTag:
             raise IntegrityError(f"object {obj_id.hex()[:16]} failed authentication") from None

@@ -87,7 +87,7 @@ class ChunkReader:
             return [e] * len(members), total
         results = []
         for cid, offset, length in members:
-            blob = data[offset - start : offset - start + length]
+            blob = memoryview(data)[offset - start : offset - start + length]
             try:
                 if len(blob) != length:
                     raise IntegrityError(f"pack {pack[:16]} is truncated")

@@ -29,28 +29,7 @@ def register(sub, common):
     add_location(p, "required")
     p.add_argument("paths", metavar="PATH", nargs="*", help="paths to back up")
     p.add_argument("-n", "--dry-run", action="store_true", help="do not change the repository")
-    p.add_argument("-s", "--stats", action="store_true", help="print statistics at the end")
-    p.add_argument("--list", action="store_true", help="list each file with its status")
-    p.add_argument("--json", action="store_true", help="print statistics as JSON")
-    p.add_argument("--comment", default="", help="a comment stored with the archive")
-    p.add_argument(
-        "--timestamp",
-        metavar="TIMESTAMP",
-        help="archive time: yyyy-mm-ddThh:mm:ss[+HH:MM], or a file to take its mtime",
-    )
-    p.add_argument(
-        "-C",
-        "--compression",
-        default="lz4",
-        metavar="COMPRESSION",
-        help="lz4 (default), zstd[,L], zlib[,L], lzma[,L], none, auto,X",
-    )
-    p.add_argument(
-        "--chunker-params",
-        default="default",
-        metavar="PARAMS",
-        help="default, fastcdc,MIN_EXP,MAX_EXP,AVG_EXP or fixed,SIZE",
-    )
+    add_archive_options(p)
     p.add_argument(
         "--files-cache",
         default="ctime,size,inode",
@@ -87,6 +66,32 @@ def register(sub, common):
     )
     add_patterns(p)
     p.set_defaults(func=run)
+
+
+def add_archive_options(p) -> None:
+    """Options of every command that makes an archive (create, import-tar)."""
+    p.add_argument("-s", "--stats", action="store_true", help="print statistics at the end")
+    p.add_argument("--list", action="store_true", help="list each file with its status")
+    p.add_argument("--json", action="store_true", help="print statistics as JSON")
+    p.add_argument("--comment", default="", help="a comment stored with the archive")
+    p.add_argument(
+        "--timestamp",
+        metavar="TIMESTAMP",
+        help="archive time: yyyy-mm-ddThh:mm:ss[+HH:MM], or a file to take its mtime",
+    )
+    p.add_argument(
+        "-C",
+        "--compression",
+        default="lz4",
+        metavar="COMPRESSION",
+        help="lz4 (default), zstd[,L], zlib[,L], lzma[,L], none, auto,X",
+    )
+    p.add_argument(
+        "--chunker-params",
+        default="default",
+        metavar="PARAMS",
+        help="default, fastcdc,MIN_EXP,MAX_EXP,AVG_EXP or fixed,SIZE",
+    )
 
 
 def parse_timestamp(value: str | None) -> str | None:

@@ -37,28 +37,7 @@ def register(sub, common):
         metavar="CMD",
         help="shell command that reads the input on stdin and writes a plain tar",
     )
-    p.add_argument("-s", "--stats", action="store_true", help="print statistics at the end")
-    p.add_argument("--list", action="store_true", help="list each file with its status")
-    p.add_argument("--json", action="store_true", help="print statistics as JSON")
-    p.add_argument("--comment", default="", help="a comment stored with the archive")
-    p.add_argument(
-        "--timestamp",
-        metavar="TIMESTAMP",
-        help="archive time: yyyy-mm-ddThh:mm:ss[+HH:MM], or a file to take its mtime",
-    )
-    p.add_argument(
-        "-C",
-        "--compression",
-        default="lz4",
-        metavar="COMPRESSION",
-        help="lz4 (default), zstd[,L], zlib[,L], lzma[,L], none, auto,X",
-    )
-    p.add_argument(
-        "--chunker-params",
-        default="default",
-        metavar="PARAMS",
-        help="default, fastcdc,MIN_EXP,MAX_EXP,AVG_EXP or fixed,SIZE",
-    )
+    create_command.add_archive_options(p)
     p.set_defaults(func=run)
 
 

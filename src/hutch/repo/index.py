@@ -9,6 +9,7 @@ by the set of segments it covers, with a checksum so that a damaged cache
 is rebuilt rather than trusted.
 """
 
+import heapq
 import os
 import struct
 
@@ -22,22 +23,51 @@ from .pack import TAIL_GUESS, NeedMore, parse_tail
 
 SEGMENT_ID = b"index segment"
 _RECORD = struct.Struct(">32sIII")  # id, pack number, offset, length
-_CACHE_VERSION = 2
+_CACHE_VERSION = 3  # 3: records sorted by id
+MERGE_AT = 65536
 
 
 class ChunkIndex:
-    """In-memory index. Values are small tuples; packs are numbered."""
+    """Chunk id -> (pack, offset, length), compact enough for tens of
+    millions of chunks: a sorted table of fixed 44-byte records searched by
+    bisection, plus a dict of the entries added since the table was last
+    rebuilt. The dict is merged into the table once it holds more than a
+    sixteenth of the entries, so memory stays near 50 bytes per chunk.
+
+    Readers in other threads may run during a merge: the table is replaced
+    before the dict, and readers look at the dict first, so an entry is
+    never missed."""
 
     def __init__(self):
         self.packs: list[str] = []
         self._pack_no: dict[str, int] = {}
-        self._entries: dict[bytes, tuple[int, int, int]] = {}
+        self._table = b""
+        self._recent: dict[bytes, tuple[int, int, int]] = {}
+
+    def _find(self, chunk_id: bytes) -> tuple[int, int, int] | None:
+        table = self._table
+        lo, hi = 0, len(table) // _RECORD.size
+        while lo < hi:
+            mid = (lo + hi) // 2
+            start = mid * _RECORD.size
+            key = table[start : start + 32]
+            if key < chunk_id:
+                lo = mid + 1
+            elif key > chunk_id:
+                hi = mid
+            else:
+                return _RECORD.unpack_from(table, start)[1:]
+        return None
+
+    def _get(self, chunk_id: bytes) -> tuple[int, int, int] | None:
+        found = self._recent.get(chunk_id)
+        return found if found is not None else self._find(chunk_id)
 
     def __contains__(self, chunk_id: bytes) -> bool:
-        return chunk_id in self._entries
+        return self._get(chunk_id) is not None
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._table) // _RECORD.size + len(self._recent)
 
     def pack_number(self, pack: str) -> int:
         no = self._pack_no.get(pack)
@@ -49,19 +79,35 @@ class ChunkIndex:
     def add_pack(self, pack: str, entries) -> None:
         no = self.pack_number(pack)
         for chunk_id, offset, length in entries:
-            self._entries.setdefault(chunk_id, (no, offset, length))
+            if self._get(chunk_id) is None:
+                self._recent[chunk_id] = (no, offset, length)
+        if len(self._recent) > max(MERGE_AT, len(self._table) // _RECORD.size // 16):
+            self._merge()
+
+    def _merge(self) -> None:
+        recent = self._recent
+        new = sorted(_RECORD.pack(i, *v) for i, v in recent.items())
+        old = self._table
+        size = _RECORD.size
+        self._table = b"".join(
+            heapq.merge((old[i : i + size] for i in range(0, len(old), size)), new)
+        )
+        self._recent = {}
 
     def lookup(self, chunk_id: bytes) -> tuple[str, int, int]:
         """(pack name, offset, length); KeyError if unknown."""
-        no, offset, length = self._entries[chunk_id]
+        found = self._get(chunk_id)
+        if found is None:
+            raise KeyError(chunk_id)
+        no, offset, length = found
         return self.packs[no], offset, length
 
     def known_packs(self) -> set[str]:
         return set(self.packs)
 
     def to_bytes(self) -> bytes:
-        records = b"".join(_RECORD.pack(i, *v) for i, v in self._entries.items())
-        return msgpack.packb({"packs": self.packs, "records": records})
+        self._merge()
+        return msgpack.packb({"packs": self.packs, "records": self._table})
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "ChunkIndex":
@@ -69,8 +115,10 @@ class ChunkIndex:
         idx = cls()
         for pack in d["packs"]:
             idx.pack_number(pack)
-        for chunk_id, no, offset, length in _RECORD.iter_unpack(d["records"]):
-            idx._entries[chunk_id] = (no, offset, length)
+        records = bytes(d["records"])
+        if len(records) % _RECORD.size:
+            raise ValueError("chunk index records are cut short")
+        idx._table = records
         return idx
 
 

@@ -1,0 +1,53 @@
+"""The compact chunk index: every entry found after merges, nothing
+invented, first location kept, about 50 bytes per chunk."""
+
+import os
+import random
+import sys
+
+from hutch.repo import index as index_mod
+from hutch.repo.index import ChunkIndex
+
+
+def _ids(n, seed=1):
+    rnd = random.Random(seed)
+    return [rnd.randbytes(32) for _ in range(n)]
+
+
+def test_entries_survive_merges_and_round_trip(monkeypatch):
+    monkeypatch.setattr(index_mod, "MERGE_AT", 100)
+    idx = ChunkIndex()
+    ids = _ids(5000)
+    for p in range(50):
+        idx.add_pack(
+            f"pack{p}", [(i, n * 10, n + 1) for n, i in enumerate(ids[p * 100 : p * 100 + 100])]
+        )
+    assert len(idx) == 5000
+    for p in (0, 17, 49):
+        n = 42
+        assert idx.lookup(ids[p * 100 + n]) == (f"pack{p}", n * 10, n + 1)
+    for other in _ids(200, seed=2):
+        assert other not in idx
+    again = ChunkIndex.from_bytes(idx.to_bytes())
+    assert len(again) == 5000
+    assert all(i in again for i in ids[::97])
+    assert again.lookup(ids[4999]) == ("pack49", 990, 100)
+
+
+def test_first_location_wins(monkeypatch):
+    monkeypatch.setattr(index_mod, "MERGE_AT", 1)
+    idx = ChunkIndex()
+    cid = os.urandom(32)
+    idx.add_pack("a", [(cid, 0, 5)])
+    idx.add_pack("b", [(cid, 7, 5), (os.urandom(32), 0, 1)])
+    assert idx.lookup(cid) == ("a", 0, 5)
+
+
+def test_about_fifty_bytes_per_chunk():
+    idx = ChunkIndex()
+    ids = _ids(200_000)
+    for p in range(200):
+        idx.add_pack(f"{p:064x}", [(i, 0, 1) for i in ids[p * 1000 : p * 1000 + 1000]])
+    size = sys.getsizeof(idx._table) + sys.getsizeof(idx._recent)
+    size += sum(sys.getsizeof(k) + sys.getsizeof(v) for k, v in idx._recent.items())
+    assert size / len(idx) < 60, size / len(idx)

@@ -103,3 +103,11 @@ def format_size(n: float) -> str:
             return f"{n:.2f} {unit}" if unit != "B" else f"{int(n)} B"
         n /= 1000
     return f"{n} B"
+
+
+def repository_json(repo) -> dict:
+    """The part every --json document starts with, as borg writes it."""
+    return {
+        "repository": {"id": repo.id.hex(), "location": repo.store.location},
+        "encryption": {"mode": repo.key.mode},
+    }

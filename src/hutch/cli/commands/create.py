@@ -12,7 +12,7 @@ from ...compress import parse_spec
 from ...errors import UsageError
 from ..args import add_command, add_location, add_patterns, build_matcher, exit_code, resolve
 from ..context import Context
-from ..output import TextReporter, format_size
+from ..output import TextReporter, format_size, repository_json
 
 HELP = """Back up PATHs into the archive REPO::ARCHIVE.
 
@@ -154,8 +154,7 @@ def run(args) -> int:
 
 def archive_json(repo, entry) -> dict:
     return {
-        "repository": {"id": repo.id.hex(), "location": repo.store.location},
-        "encryption": {"mode": repo.key.mode},
+        **repository_json(repo),
         "archive": {
             "name": entry.name,
             "id": entry.id.hex(),

@@ -5,7 +5,7 @@ import json
 from ...repo.archives import ArchiveList
 from ..args import add_command, add_location, report_damaged_archives, resolve
 from ..context import Context
-from ..output import format_size
+from ..output import format_size, repository_json
 
 HELP = "Show details and statistics of REPO::ARCHIVE, or of every archive in REPO."
 
@@ -24,8 +24,7 @@ def run(args) -> int:
         entries = [archives.get(name)] if name else archives.list()
         if args.json:
             doc = {
-                "repository": {"id": repo.id.hex(), "location": repo.store.location},
-                "encryption": {"mode": repo.key.mode},
+                **repository_json(repo),
                 "archives": [
                     {
                         "name": e.name,

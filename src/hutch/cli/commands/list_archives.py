@@ -20,6 +20,7 @@ from ..args import (
     resolve,
 )
 from ..context import Context
+from ..output import repository_json
 
 HELP = """List the archives of REPO, or the files of REPO::ARCHIVE.
 
@@ -57,8 +58,7 @@ def run(args) -> int:
             entries = archives.list()
             if args.json:
                 doc = {
-                    "repository": {"id": repo.id.hex(), "location": repo.store.location},
-                    "encryption": {"mode": repo.key.mode},
+                    **repository_json(repo),
                     "archives": [
                         {
                             "name": e.name,

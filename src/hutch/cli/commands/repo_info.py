@@ -5,7 +5,7 @@ import json
 from ...repo.archives import ArchiveList
 from ..args import add_command, add_location, resolve
 from ..context import Context
-from ..output import format_size
+from ..output import format_size, repository_json
 
 HELP = "Show the repository's id, location, encryption, and how much it holds."
 
@@ -23,8 +23,7 @@ def run(args) -> int:
         packs = repo.store.list("packs")
         archives = ArchiveList(repo).list()
         info = {
-            "repository": {"id": repo.id.hex(), "location": repo.store.location},
-            "encryption": {"mode": repo.key.mode},
+            **repository_json(repo),
             "archives": len(archives),
             "packs": len(packs),
             "chunks": len(repo.index),

@@ -105,6 +105,12 @@ class ChunkIndex:
     def known_packs(self) -> set[str]:
         return set(self.packs)
 
+    def __iter__(self):
+        """Every chunk id, in id order."""
+        self._merge()
+        table = self._table
+        return (table[i : i + 32] for i in range(0, len(table), _RECORD.size))
+
     def to_bytes(self) -> bytes:
         self._merge()
         return msgpack.packb({"packs": self.packs, "records": self._table})
@@ -149,6 +155,21 @@ def read_pack_entries(store: Store, cipher: ObjectCipher, pack: str, size: int) 
     except NeedMore as more:
         tail = store.get(f"packs/{pack}", size - more.size, more.size)
         return parse_tail(tail, size, cipher)
+
+
+def all_locations(store: Store, cipher: ObjectCipher) -> dict[bytes, list]:
+    """Every copy of every chunk, from every pack's header: chunk id ->
+    [(pack, offset, length)]. Costs a read per pack; for reads that failed."""
+    locations: dict[bytes, list] = {}
+    for info in store.list("packs"):
+        pack = info.name.split("/", 1)[1]
+        try:
+            entries = read_pack_entries(store, cipher, pack, info.size)
+        except (IntegrityError, StoreError):
+            continue
+        for chunk_id, offset, length in entries:
+            locations.setdefault(chunk_id, []).append((pack, offset, length))
+    return locations
 
 
 def load_index(store: Store, cipher: ObjectCipher, cache_path: str | None) -> ChunkIndex:

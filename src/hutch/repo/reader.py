@@ -1,14 +1,23 @@
 """Reading many chunks fast: fetches run ahead of the consumer in threads,
 adjacent chunks of one pack are fetched in one read, and decryption and
-decompression run in parallel (they release the GIL)."""
+decompression run in parallel (they release the GIL).
+
+Every chunk is checked against its id (a keyed hash of its plaintext), so
+not even a client holding the key can pass off other content under an id.
+When the index points to a copy that fails, the reader looks for another
+copy in every pack's header before it gives up: an index segment written
+by a misbehaving client can send reads astray, never lose data."""
 
 import os
+import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from ..compress import decompress
+from ..crypto.objects import ObjectKind
 from ..errors import HutchError, IntegrityError, ObjectNotFound, StoreError
+from .index import all_locations
 from .repository import Repository
 
 WINDOW_BYTES = 64 * 1024 * 1024
@@ -19,8 +28,8 @@ class ChunkReader:
     def __init__(self, repo: Repository, threads: int | None = None):
         self.repo = repo
         self._pool = ThreadPoolExecutor(max_workers=threads or (os.cpu_count() or 2) + 2)
-        # Without a key nothing else authenticates a chunk: check it against its id.
-        self._verify_ids = repo.key.mode == "none"
+        self._elsewhere: dict[bytes, list] | None = None
+        self._elsewhere_lock = threading.Lock()
 
     def get(self, kind: int, chunk_id: bytes) -> bytes:
         result = next(self.iter_get(kind, [chunk_id]))
@@ -82,7 +91,8 @@ class ChunkReader:
         try:
             data = self.repo.store.get(f"packs/{pack}", start, total)
         except ObjectNotFound:
-            return [IntegrityError(f"pack {pack[:16]} is missing")] * len(members), total
+            missing = IntegrityError(f"pack {pack[:16]} is missing")
+            return [self._from_elsewhere(kind, m[0], pack, missing) for m in members], total
         except StoreError as e:
             return [e] * len(members), total
         results = []
@@ -91,13 +101,30 @@ class ChunkReader:
             try:
                 if len(blob) != length:
                     raise IntegrityError(f"pack {pack[:16]} is truncated")
-                plain = decompress(self.repo.cipher.open(kind, cid, blob))
-                if self._verify_ids and self.repo.key.chunk_id(plain) != cid:
-                    raise IntegrityError(f"chunk {cid.hex()[:16]} does not match its id")
-                results.append(plain)
+                results.append(self._open(kind, cid, blob))
             except HutchError as e:
-                results.append(e)
+                results.append(self._from_elsewhere(kind, cid, pack, e))
         return results, total
+
+    def _open(self, kind: int, cid: bytes, blob) -> bytes:
+        plain = decompress(self.repo.cipher.open(kind, cid, blob))
+        if kind in (ObjectKind.CHUNK, ObjectKind.ITEMS) and self.repo.key.chunk_id(plain) != cid:
+            raise IntegrityError(f"chunk {cid.hex()[:16]} does not match its id")
+        return plain
+
+    def _from_elsewhere(self, kind: int, cid: bytes, bad_pack: str, error: HutchError):
+        """Another good copy of `cid`, or `error` if there is none."""
+        with self._elsewhere_lock:
+            if self._elsewhere is None:
+                self._elsewhere = all_locations(self.repo.store, self.repo.cipher)
+        for pack, offset, length in self._elsewhere.get(cid, ()):
+            if pack == bad_pack:
+                continue
+            try:
+                return self._open(kind, cid, self.repo.store.get(f"packs/{pack}", offset, length))
+            except HutchError:
+                continue
+        return error
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -13,11 +13,17 @@ def add_command(sub, common, name: str, help: str, aliases=()) -> argparse.Argum
     return sub.add_parser(
         name,
         parents=[common],
-        help=help.split("\n")[0],
+        help=_summary(help),
         description=help,
         aliases=list(aliases),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+
+
+def _summary(text: str) -> str:
+    """The first sentence of a command's help, for the list of commands."""
+    first = text.split("\n\n")[0].replace("\n", " ")
+    return first.split(". ")[0].rstrip(".") + "."
 
 
 def add_location(parser: argparse.ArgumentParser, archive: str) -> None:

@@ -9,6 +9,7 @@ from . import (
     diff,
     export_tar,
     extract,
+    help,
     import_tar,
     info,
     key,
@@ -50,4 +51,5 @@ COMMANDS = [
     diff,
     mount,
     umount,
+    help,
 ]

@@ -157,3 +157,13 @@ def test_pull_uploads_standalone_hutch(hutch, ssh_env, repo, tmp_path, tree):
     )
     assert os.path.getsize(uploaded) == os.path.getsize(standalone)
     assert hutch("list", "--short", repo, check=0).out == "up\n"
+
+
+def test_pull_hands_a_keyfile_key_to_the_client(hutch, ssh_env, tmp_path, tree):
+    repo = tmp_path / "kfrepo"
+    hutch("init", "-e", "keyfile", repo, check=0)
+    # The client (root's ssh session) has no key file for this repository.
+    hutch("pull", "--rsh", ssh_env.rsh, _client(ssh_env), f"{repo}::a", tree, check=0)
+    assert hutch("list", "--short", repo, check=0).out == "a\n"
+    r = hutch("pull", "--no-send-key", "--rsh", ssh_env.rsh, _client(ssh_env), f"{repo}::b", tree)
+    assert r.rc == 2 and "no key file for this repository" in r.err

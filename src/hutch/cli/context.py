@@ -67,6 +67,7 @@ class Context:
                 cache_dir=self.dirs.cache,
                 security_dir=self.dirs.security,
                 key_file=self.key_file,
+                envelope=getattr(store, "offered_key", None),
             )
             if lock is None:
                 yield repo

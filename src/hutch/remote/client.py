@@ -30,6 +30,7 @@ class RemoteStore(Store):
         self._reader: threading.Thread | None = None
         # What a pulling server handed us with its hello (pull mode only).
         self.offered_passphrase: str | None = None
+        self.offered_key: bytes | None = None
 
     @classmethod
     def connect(cls, location: Location, options) -> "RemoteStore":
@@ -77,6 +78,8 @@ class RemoteStore(Store):
             raise self._gone(f"unexpected answer to hello: {answer!r:.100}")
         if isinstance(answer.get("passphrase"), str):
             self.offered_passphrase = answer["passphrase"]
+        if isinstance(answer.get("key"), bytes):
+            self.offered_key = answer["key"]
         self._reader = threading.Thread(target=self._read_loop, daemon=True, name="rpc-reader")
         self._reader.start()
 

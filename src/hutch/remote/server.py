@@ -32,6 +32,7 @@ class ServeOptions:
     # ignored) and may hand the client the passphrase with its hello.
     repository: str | None = None
     passphrase: str | None = None
+    key: bytes | None = None  # a keyfile key (sealed), handed over like the passphrase
 
 
 def _real(path: str) -> str:
@@ -138,6 +139,8 @@ class Session:
         answer = {"version": max(common), "server": __version__}
         if self.options.passphrase is not None:
             answer["passphrase"] = self.options.passphrase
+        if self.options.key is not None:
+            answer["key"] = self.options.key
         self._reply(answer)
         return True
 

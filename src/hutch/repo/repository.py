@@ -81,14 +81,19 @@ class Repository:
         cache_dir: str | None = None,
         security_dir: str | None = None,
         key_file: str | None = None,
+        envelope: bytes | None = None,
     ) -> "Repository":
+        """envelope: the sealed key, when it comes from elsewhere (a pulling
+        server hands over a keyfile key); it must still open with the
+        passphrase and belong to this repository."""
         config = read_config(store)
         check_and_remember(security_dir, config)
         check_mode(config.mode)
         if config.mode == "none":
             key = Key("none", config.repo_id)
         else:
-            envelope = load_envelope(store, config, keys_dir, key_file)
+            if envelope is None:
+                envelope = load_envelope(store, config, keys_dir, key_file)
             key = Key.unseal(envelope, passphrase(), config.repo_id)
             if key.mode != config.mode or key.repo_id != config.repo_id:
                 raise KeyInvalid("the key does not match the repository's config")

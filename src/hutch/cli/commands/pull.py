@@ -11,7 +11,7 @@ import sys
 from ...errors import UsageError
 from ...remote.pull import client_command, run_pull
 from ...remote.server import ServeOptions
-from ...repo.repository import Repository
+from ...repo.repository import Repository, load_envelope
 from ...store.local import LocalStore
 from ...store.permissions import MODES
 from ..args import add_command
@@ -29,7 +29,8 @@ serves the repository to it over that connection. The client needs hutch
 for this machine, and by default may not delete or overwrite anything
 (--permissions). The passphrase travels over the connection, never on a
 command line or in an environment (--no-send-passphrase to let the client
-use its own, e.g. a keyfile that stays on the client).
+use its own). A keyfile repository's key travels the same way, still sealed
+by the passphrase (--no-send-key: the client uses its own key file).
 
 With --extract, restores REPO::ARCHIVE [PATH...] onto the client instead
 (into --target, default the login directory), read-only."""
@@ -59,6 +60,13 @@ def register(sub, common):
         dest="send_passphrase",
         action="store_false",
         help="do not hand the passphrase to the client",
+    )
+    p.add_argument(
+        "--no-send-key",
+        dest="send_key",
+        action="store_false",
+        help="with a keyfile repository: do not hand the (sealed) key to the client; "
+        "it uses its own key file",
     )
     p.add_argument("--extract", action="store_true", help="restore onto the client instead")
     p.add_argument("--target", metavar="DIR", help="with --extract: folder on the client")
@@ -107,7 +115,12 @@ def run(args) -> int:
         rsh += ["-p", m.group("port")]
     rsh.append(f"{m.group('user')}@{m.group('host')}" if m.group("user") else m.group("host"))
     remote_path = args.remote_path or os.environ.get("HUTCH_REMOTE_PATH") or "hutch"
-    options = ServeOptions(permissions=permissions, repository=repo_path, passphrase=passphrase)
+    key = None
+    if args.send_key and repo.key.storage == "file":
+        key = load_envelope(store, repo.config, ctx.dirs.keys, ctx.key_file)
+    options = ServeOptions(
+        permissions=permissions, repository=repo_path, passphrase=passphrase, key=key
+    )
     upload = _executable(args.upload_hutch) if args.upload_hutch is not None else b""
     command = client_command(
         remote_path, hutch_args, cwd=args.target if args.extract else None, upload_size=len(upload)

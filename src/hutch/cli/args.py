@@ -121,6 +121,14 @@ def format_line(fmt: str, fields: dict) -> str:
         raise UsageError(f"invalid --format {fmt!r} ({e}); known keys: {known}") from None
 
 
+def path_matcher(args) -> PatternMatcher:
+    """For commands that read an archive: PATH arguments (archive paths, a
+    leading slash allowed) select those paths and what is below them, and
+    patterns narrow the selection further; no PATH selects everything."""
+    includes = [p.strip("/") for p in args.paths]
+    return build_matcher(args, fallback=not includes, includes=includes)
+
+
 def exit_code(reporter: Reporter) -> int:
     if reporter.errors:
         return EXIT_ERROR

@@ -8,7 +8,7 @@ import time
 from ...archive.diff import DiffOptions, ItemDiff, diff_archives, walk_key
 from ...repo.archives import ArchiveList
 from ...repo.reader import ChunkReader
-from ..args import add_command, add_location, add_patterns, build_matcher, resolve
+from ..args import add_command, add_location, add_patterns, path_matcher, resolve
 from ..context import Context
 
 HELP = """Show what changed between REPO::ARCHIVE1 and ARCHIVE2 (both in REPO).
@@ -42,7 +42,6 @@ def register(sub, common):
 
 def run(args) -> int:
     location, name1 = resolve(args)
-    includes = [p.strip("/") for p in args.paths]
     options = DiffOptions(content_only=args.content_only, numeric_ids=args.numeric_ids)
     out = sys.stdout
     ctx = Context(args)
@@ -50,7 +49,7 @@ def run(args) -> int:
         archives = ArchiveList(repo)
         old = archives.get(name1)
         new = archives.get(args.archive2)
-        matcher = build_matcher(args, fallback=not includes, includes=includes)
+        matcher = path_matcher(args)
         reader = ChunkReader(repo)
         try:
             diffs = diff_archives(reader, old, new, matcher, options)

@@ -4,7 +4,7 @@ import sys
 
 from ...archive.tar_export import FORMATS, TarExporter, TarExportOptions, open_output
 from ...repo.archives import ArchiveList
-from ..args import add_command, add_location, add_patterns, build_matcher, exit_code, resolve
+from ..args import add_command, add_location, add_patterns, exit_code, path_matcher, resolve
 from ..context import Context
 from ..output import TextReporter
 
@@ -54,13 +54,12 @@ def register(sub, common):
 
 def run(args) -> int:
     location, name = resolve(args)
-    includes = [p.strip("/") for p in args.paths]
     reporter = TextReporter(list_files=args.list, progress=args.progress)
     options = TarExportOptions(tar_format=args.tar_format, strip_components=args.strip_components)
     ctx = Context(args)
     with ctx.repository(location, lock="shared") as repo:
         entry = ArchiveList(repo).get(name)
-        matcher = build_matcher(args, fallback=not includes, includes=includes)
+        matcher = path_matcher(args)
         exporter = TarExporter(repo, options, reporter)
         # Opened only now: a missing archive must not leave an empty FILE behind.
         with open_output(args.file, args.tar_filter, sys.stdout.buffer) as out:

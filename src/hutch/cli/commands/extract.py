@@ -4,7 +4,7 @@ import sys
 
 from ...archive.extract import ExtractOptions, Extractor
 from ...repo.archives import ArchiveList
-from ..args import add_command, add_location, add_patterns, build_matcher, exit_code, resolve
+from ..args import add_command, add_location, add_patterns, exit_code, path_matcher, resolve
 from ..context import Context
 from ..output import TextReporter
 
@@ -42,7 +42,6 @@ def register(sub, common):
 
 def run(args) -> int:
     location, name = resolve(args)
-    includes = [p.strip("/") for p in args.paths]
     reporter = TextReporter(list_files=args.list, progress=args.progress)
     options = ExtractOptions(
         numeric_ids=args.numeric_ids,
@@ -54,7 +53,7 @@ def run(args) -> int:
     ctx = Context(args)
     with ctx.repository(location, lock="shared") as repo:
         entry = ArchiveList(repo).get(name)
-        matcher = build_matcher(args, fallback=not includes, includes=includes)
+        matcher = path_matcher(args)
         Extractor(repo, options, reporter).run(entry, matcher)
         if options.stdout is not None:
             options.stdout.flush()

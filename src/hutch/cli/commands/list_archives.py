@@ -14,8 +14,8 @@ from ..args import (
     add_command,
     add_location,
     add_patterns,
-    build_matcher,
     format_line,
+    path_matcher,
     report_damaged_archives,
     resolve,
 )
@@ -93,8 +93,7 @@ def run(args) -> int:
                 out.write(format_line(fmt, fields))
             return report_damaged_archives(archives)
         entry = archives.get(name)
-        includes = [p.strip("/") for p in args.paths]
-        matcher = build_matcher(args, fallback=not includes, includes=includes)
+        matcher = path_matcher(args)
         reader = ChunkReader(repo)
         fmt = "{path}{NL}" if args.short else (args.format or FILE_FORMAT)
         try:

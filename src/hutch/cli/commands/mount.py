@@ -11,7 +11,7 @@ from ..args import (
     add_command,
     add_location,
     add_patterns,
-    build_matcher,
+    path_matcher,
     report_damaged_archives,
     resolve,
 )
@@ -103,7 +103,6 @@ def _daemonize(serve) -> int:
 
 
 def _serve(args, location: str, name: str | None, options: dict, on_mounted) -> int:
-    includes = [p.strip("/") for p in args.paths]
     ctx = Context(args)
     rc = 0
     with ctx.repository(location, lock="shared") as repo:
@@ -113,7 +112,7 @@ def _serve(args, location: str, name: str | None, options: dict, on_mounted) -> 
         else:
             entries = archives.list()
             rc = report_damaged_archives(archives)
-        matcher = build_matcher(args, fallback=not includes, includes=includes)
+        matcher = path_matcher(args)
         fs = fusefs.HutchFS(
             repo,
             entries,

@@ -6,7 +6,7 @@ from ...archive.tar_export import FORMATS, TarExporter, TarExportOptions, open_o
 from ...repo.archives import ArchiveList
 from ..args import add_command, add_location, add_patterns, exit_code, path_matcher, resolve
 from ..context import Context
-from ..output import TextReporter
+from ..output import TextReporter, logger
 
 HELP = """Write the archive REPO::ARCHIVE as a tar file FILE ('-': stdout).
 
@@ -58,7 +58,7 @@ def run(args) -> int:
     options = TarExportOptions(tar_format=args.tar_format, strip_components=args.strip_components)
     ctx = Context(args)
     with ctx.repository(location, lock="shared") as repo:
-        entry = ArchiveList(repo).get(name)
+        entry = ArchiveList(repo, logger.warning).get(name)
         matcher = path_matcher(args)
         exporter = TarExporter(repo, options, reporter)
         # Opened only now: a missing archive must not leave an empty FILE behind.

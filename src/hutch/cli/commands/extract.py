@@ -6,7 +6,7 @@ from ...archive.extract import ExtractOptions, Extractor
 from ...repo.archives import ArchiveList
 from ..args import add_command, add_location, add_patterns, exit_code, path_matcher, resolve
 from ..context import Context
-from ..output import TextReporter
+from ..output import TextReporter, logger
 
 HELP = """Restore the archive REPO::ARCHIVE into the current folder.
 
@@ -52,7 +52,7 @@ def run(args) -> int:
     )
     ctx = Context(args)
     with ctx.repository(location, lock="shared") as repo:
-        entry = ArchiveList(repo).get(name)
+        entry = ArchiveList(repo, logger.warning).get(name)
         matcher = path_matcher(args)
         Extractor(repo, options, reporter).run(entry, matcher)
         if options.stdout is not None:

@@ -1,14 +1,19 @@
 """`open_store`: the one place that turns a repository location into a
 store and stacks the wrappers on it, for clients and for the server."""
 
+import os
+import posixpath
 from dataclasses import dataclass
 
+from ..errors import UsageError
 from ..store.base import Store
 from ..store.local import LocalStore
 from ..store.lockowner import LockOwnerStore
 from ..store.permissions import PermissionStore, check_mode
+from ..store.retry import RetryStore
+from ..store.s3 import S3Store
 from .client import RemoteStore
-from .urls import parse_location
+from .urls import Location, parse_location
 
 
 @dataclass
@@ -26,13 +31,57 @@ def open_store(location: str, remote: RemoteOptions | None = None) -> Store:
     loc = parse_location(location)
     if loc.scheme == "file":
         return LocalStore(loc.path)
+    if loc.scheme == "s3":
+        return _s3_store(loc)
     return RemoteStore.connect(loc, remote or RemoteOptions())
 
 
-def open_served_store(path: str, permissions: str) -> Store:
-    """The store a server hands one client: local folder, then permissions,
-    then lock ownership (outermost), so every call passes every check."""
-    store: Store = LocalStore(path)
+def _seconds(variable: str, default: float) -> float:
+    text = os.environ.get(variable)
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise UsageError(f"{variable}={text!r} is not a number of seconds above 0")
+    return value
+
+
+def _s3_store(loc: Location) -> Store:
+    """Object storage, its transient errors retried (store/retry.py)."""
+    store = S3Store(loc.host, loc.path, timeout=_seconds("HUTCH_S3_TIMEOUT", 60.0))
+    return RetryStore(store, total_seconds=_seconds("HUTCH_S3_RETRY_SECONDS", 300.0))
+
+
+def check_store_root(url: str) -> Location:
+    """The location of `hutch serve --store-root URL`."""
+    loc = parse_location(url)
+    if loc.scheme != "s3":
+        raise UsageError(f"--store-root takes an s3://BUCKET[/PREFIX] URL, not {url!r}")
+    return loc
+
+
+def _under_root(root: str, path: str) -> Store:
+    """The store of repository `path` (absolute, normalised) below `root`."""
+    loc = check_store_root(root)
+    relative = posixpath.normpath(path).strip("/")
+    try:
+        sub = parse_location(f"s3://{loc.host}/{loc.path}/{relative}")
+    except UsageError:
+        raise UsageError(
+            f"{path} cannot name a repository in object storage: use folder names of "
+            "letters, digits and !_.*'()-"
+        ) from None
+    return _s3_store(sub)
+
+
+def open_served_store(path: str, permissions: str, store_root: str | None = None) -> Store:
+    """The store a server hands one client: local folder (or `path` below
+    the object storage `store_root`), then permissions, then lock
+    ownership (outermost), so every call passes every check."""
+    store: Store = _under_root(store_root, path) if store_root else LocalStore(path)
     if check_mode(permissions) != "all":
         store = PermissionStore(store, permissions)
     return LockOwnerStore(store, may_break_locks=permissions == "all")

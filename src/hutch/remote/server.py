@@ -33,10 +33,18 @@ class ServeOptions:
     repository: str | None = None
     passphrase: str | None = None
     key: bytes | None = None  # a keyfile key (sealed), handed over like the passphrase
+    # Object storage (s3://BUCKET[/PREFIX]) that repository paths name
+    # objects below, instead of folders of this machine's file system.
+    store_root: str | None = None
 
 
 def _real(path: str) -> str:
     return os.path.realpath(os.path.expanduser(path))
+
+
+def _lexical(path: str) -> str:
+    """A path below --store-root: nothing on this machine's disk can redirect it."""
+    return os.path.normpath(os.path.abspath(os.path.expanduser(path)))
 
 
 def _within(path: str, root: str) -> bool:
@@ -47,13 +55,14 @@ def resolve_repository(requested: str, options: ServeOptions) -> str:
     """The real path of the requested repository, if the restrictions allow it."""
     if not isinstance(requested, str) or not requested or "\0" in requested:
         raise UsageError("the client named no valid repository path")
-    real = _real(requested)
+    resolve = _lexical if options.store_root else _real
+    real = resolve(requested)
     if options.restrict_to_repositories and not any(
-        real == _real(r) for r in options.restrict_to_repositories
+        real == resolve(r) for r in options.restrict_to_repositories
     ):
         raise PermissionDenied(f"{requested} is not an accessible repository")
     if options.restrict_to_paths and not any(
-        _within(real, _real(p)) for p in options.restrict_to_paths
+        _within(real, resolve(p)) for p in options.restrict_to_paths
     ):
         raise PermissionDenied(f"{requested} is not inside the accessible paths")
     return real
@@ -132,7 +141,7 @@ class Session:
             return False
         try:
             path = self.options.repository or resolve_repository(hello.get("repo"), self.options)
-            self.store = open_served_store(path, self.options.permissions)
+            self.store = open_served_store(path, self.options.permissions, self.options.store_root)
         except HutchError as e:
             self._reply({"error": protocol.error_to_wire(e)})
             return False

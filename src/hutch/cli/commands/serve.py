@@ -5,6 +5,7 @@ import os
 import shlex
 import sys
 
+from ...remote.open import check_store_root
 from ...remote.protocol import StreamReader
 from ...remote.server import ServeOptions, Session
 from ...remote.socket_server import SocketServer
@@ -22,6 +23,12 @@ The client always names the repository; --repo and HUTCH_REPO are ignored.
   write-only  add archives and chunks; read nothing that exists
   read-only   read; write nothing but the client's own lock
 --append-only means no-delete.
+
+With --store-root s3://BUCKET[/PREFIX], repository paths name objects below
+that prefix in object storage instead of folders here (ssh://host/srv/alice
+is s3://BUCKET/PREFIX/srv/alice); the restrictions apply to the paths as the
+client writes them. This machine holds the cloud credentials (the standard
+AWS configuration); clients hold none.
 
 If SSH_ORIGINAL_COMMAND is set (a forced command in authorized_keys) and asks
 for serve, only its log level, --debug-topic and --lock-wait options are
@@ -63,6 +70,11 @@ def register(sub, common):
         help="repository permissions: " + ", ".join(MODES),
     )
     p.add_argument("--append-only", action="store_true", help="same as --permissions no-delete")
+    p.add_argument(
+        "--store-root",
+        metavar="URL",
+        help="keep repositories below this s3://BUCKET[/PREFIX] instead of this file system",
+    )
     p.set_defaults(func=run)
 
 
@@ -97,6 +109,7 @@ def run(args) -> int:
         restrict_to_paths=args.restrict_to_path,
         restrict_to_repositories=args.restrict_to_repository,
         permissions=check_mode(permissions),
+        store_root=check_store_root(args.store_root).text if args.store_root else None,
     )
     if args.socket is not None:
         SocketServer(args.socket or default_socket_path(), options).serve_forever()

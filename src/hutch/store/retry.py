@@ -19,7 +19,7 @@ import time
 from ..errors import ObjectExists, ObjectNotFound, StoreUnavailable
 from .wrapper import StoreWrapper
 
-FIRST_DELAY = 0.25
+FIRST_DELAY = 0.1
 MAX_DELAY = 15.0
 
 

@@ -123,10 +123,12 @@ class S3Store(Store):
                 f"no AWS credentials for {self.location}: set AWS_ACCESS_KEY_ID and "
                 "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or write ~/.aws/credentials"
             )
+        if isinstance(e, botocore.exceptions.SSLError):
+            return StoreError(f"{where} failed: {e}; check the endpoint's TLS certificate")
         if isinstance(
             e,
-            botocore.exceptions.HTTPClientError
-            | botocore.exceptions.ResponseStreamingError
+            botocore.exceptions.ConnectionError
+            | botocore.exceptions.HTTPClientError
             | botocore.exceptions.IncompleteReadError
             | OSError,
         ):

@@ -23,7 +23,8 @@ class ProxyRule:
     path: str = ""  # applies to request paths containing this
     nth: int = 1  # the first matching request that faults (1-based)
     times: int = 1  # how many consecutive matching requests fault
-    # "403" | "500" | "503" | "stall" (answer nothing for `seconds`, then close) |
+    # "403" | "500" | "503" | "slow" (answer after `seconds`) |
+    # "stall" (answer nothing for `seconds`, then close) |
     # "drop" (close without passing the request on) | "drop-after" (pass it
     # on, then close without the answer) | "cut" (half the answer, then close)
     action: str = "503"
@@ -66,6 +67,8 @@ class FaultProxy:
                     time.sleep(rule.seconds)
                     self.close_connection = True
                     return
+                if action == "slow":
+                    time.sleep(rule.seconds)
                 if action == "drop":
                     self.close_connection = True
                     return

@@ -60,6 +60,9 @@ def test_backup_restore_and_maintenance_on_s3(hutch, s3, tree, tmp_path):
     hutch("check", url, check=0)
     assert len([k for k in _objects(s3, url) if k.startswith("packs/")]) <= before
     assert not [k for k in _objects(s3, url) if k.startswith("locks/")]
+    hutch("repo-delete", url, env={"HUTCH_DELETE_I_KNOW_WHAT_I_AM_DOING": "YES"}, check=0)
+    assert _objects(s3, url) == []
+    hutch("init", "-e", "repokey", url, check=0)  # the prefix is free again
 
 
 def test_two_clients_back_up_into_one_prefix_at_once(hutch, s3, tmp_path):

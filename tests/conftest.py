@@ -30,8 +30,11 @@ UNPRIVILEGED = ("setpriv", "--bounding-set=-all", "--inh-caps=-all") if os.geteu
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path, monkeypatch):
     for name in list(os.environ):
-        if name.startswith("HUTCH_") or name in ("SSH_ORIGINAL_COMMAND",):
+        if name.startswith(("HUTCH_", "AWS_")) or name in ("SSH_ORIGINAL_COMMAND",):
             monkeypatch.delenv(name)
+    # Without credentials, the AWS chain would ask the cloud's metadata
+    # address for some: tests talk to 127.0.0.1 only.
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
@@ -264,11 +267,8 @@ def s3server(tmp_path_factory):
 @pytest.fixture
 def s3(s3server, monkeypatch):
     """The client environment for s3:// repositories (the standard AWS
-    variables, nothing from ~/.aws); returns the server, whose url() gives
-    a fresh repository URL."""
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
+    variables; isolated_env removed any others); returns the server, whose
+    url() gives a fresh repository URL."""
     for name, value in s3server.env().items():
         monkeypatch.setenv(name, value)
     return s3server

@@ -210,7 +210,10 @@ def aws_files(s3, tmp_path):
         f"[default]\naws_access_key_id = {env['AWS_ACCESS_KEY_ID']}\n"
         f"aws_secret_access_key = {env['AWS_SECRET_ACCESS_KEY']}\n"
     )
-    return f"AWS_CONFIG_FILE={config} AWS_SHARED_CREDENTIALS_FILE={credentials}"
+    return (
+        f"AWS_CONFIG_FILE={config} AWS_SHARED_CREDENTIALS_FILE={credentials} "
+        "AWS_EC2_METADATA_DISABLED=true"
+    )
 
 
 def test_serve_store_root_append_only_through_sshd(hutch, s3, sshd, aws_files, tree, monkeypatch):
@@ -222,7 +225,7 @@ def test_serve_store_root_append_only_through_sshd(hutch, s3, sshd, aws_files, t
         '--restrict-to-path /backups",restrict'
     )
     for name in list(os.environ):
-        if name.startswith("AWS_"):
+        if name.startswith("AWS_") and name != "AWS_EC2_METADATA_DISABLED":
             monkeypatch.delenv(name)
     monkeypatch.setenv("HUTCH_RSH", sshd.rsh)
     url = sshd.url("/backups/alice")

@@ -57,3 +57,11 @@ def test_served_store_location_below_the_root():
     store.close()
     with pytest.raises(UsageError, match="cannot name a repository in object storage"):
         open_served_store("/backups/a b", "all", "s3://bucket")
+
+
+def test_no_credentials_is_a_clean_error(hutch):
+    # An endpoint on this machine that nothing answers: the request must
+    # fail before it is sent, for want of credentials.
+    r = hutch("list", "s3://bucket/repo", env={"AWS_ENDPOINT_URL": "http://127.0.0.1:9"})
+    assert r.rc == 2
+    assert_clean_error(r, "no AWS credentials", "AWS_PROFILE")

@@ -45,7 +45,6 @@ _TRANSIENT_CODES = {
     "Throttling",
     "ThrottlingException",
     "RequestTimeout",
-    "RequestTimeTooSkewed",
     "ConditionalRequestConflict",
     "OperationAborted",
 }
@@ -104,6 +103,11 @@ class S3Store(Store):
             code = str(error.get("Code", ""))
             status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
             detail = f"{code or status} {error.get('Message') or ''}".strip()
+            if code == "RequestTimeTooSkewed":
+                return StoreError(
+                    f"{where} failed: this machine's clock is too far from the service's; "
+                    "set it right (NTP)"
+                )
             if code == "NoSuchBucket":
                 return StoreError(f"bucket {self.bucket!r} does not exist ({where})")
             if status == 404 or code in ("NoSuchKey", "NotFound", "404"):

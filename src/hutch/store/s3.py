@@ -83,7 +83,8 @@ class S3Store(Store):
         self.prefix = prefix.strip("/")
         self._base = f"{self.prefix}/" if self.prefix else ""
         self.client = client or make_client(timeout)
-        self._pool: ThreadPoolExecutor | None = None
+        # Threads start only when get_many or destroy first need them.
+        self._pool = ThreadPoolExecutor(max_workers=CONNECTIONS // 2, thread_name_prefix="s3")
 
     @property
     def location(self) -> str:
@@ -216,7 +217,7 @@ class S3Store(Store):
         def delete(key: str) -> None:
             self._request("deleting", key, self.client.delete_object, Key=key)
 
-        list(self._executor().map(delete, keys))
+        list(self._pool.map(delete, keys))
 
     # -- objects ----------------------------------------------------------
 
@@ -252,7 +253,7 @@ class S3Store(Store):
         return data
 
     def get_many(self, requests: list[tuple[str, int, int | None]]) -> list[bytes]:
-        return list(self._executor().map(lambda r: self.get(*r), requests))
+        return list(self._pool.map(lambda r: self.get(*r), requests))
 
     def delete(self, name: str) -> None:
         # S3 deletes a missing object without a word; the contract wants one.
@@ -282,13 +283,6 @@ class S3Store(Store):
             raise self._error(e, "listing", namespace) from e
         return result
 
-    def _executor(self) -> ThreadPoolExecutor:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=CONNECTIONS // 2, thread_name_prefix="s3")
-        return self._pool
-
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        self._pool.shutdown(wait=True)
         self.client.close()

@@ -77,6 +77,26 @@ class SeaweedS3:
             "AWS_REGION": "us-east-1",
         }
 
+    def client(self):
+        """A boto3 client of the server, to look at the bucket as it is."""
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+            region_name="us-east-1",
+        )
+
+    def keys(self, url: str) -> list[str]:
+        """Every key below the prefix of the s3:// `url`, relative to it."""
+        prefix = url.split("/", 3)[3].rstrip("/") + "/"
+        client = self.client()
+        try:
+            pages = client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+            return [o["Key"][len(prefix) :] for page in pages for o in page.get("Contents", ())]
+        finally:
+            client.close()
+
     def url(self, name: str = "repo") -> str:
         return f"s3://{BUCKET}/{uuid.uuid4().hex[:12]}/{name}"
 
@@ -96,13 +116,7 @@ class SeaweedS3:
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", self.port)) != 0:
                 return False
-        client = boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
-            region_name="us-east-1",
-        )
+        client = self.client()
         try:
             client.put_object(Bucket=BUCKET, Key="ready", Body=b"ready")
             client.delete_object(Bucket=BUCKET, Key="ready")

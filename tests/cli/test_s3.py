@@ -5,9 +5,7 @@ import os
 import subprocess
 import time
 
-import boto3
 import msgpack
-import pytest
 
 from ..conftest import HUTCH, assert_clean_error, snapshot
 from ..s3proxy import FaultProxy, ProxyRule
@@ -20,31 +18,10 @@ def _extract(hutch, location, target):
     return snapshot(target)
 
 
-def _objects(server, url: str) -> list[str]:
-    """Every key below the prefix of `url`, as the bucket holds them."""
-    prefix = url.split("/", 3)[3] + "/"
-    client = boto3.client("s3", **_client_args(server))
-    try:
-        pages = client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
-        return [o["Key"][len(prefix) :] for page in pages for o in page.get("Contents", ())]
-    finally:
-        client.close()
-
-
-def _client_args(server) -> dict:
-    env = server.env()
-    return {
-        "endpoint_url": env["AWS_ENDPOINT_URL"],
-        "aws_access_key_id": env["AWS_ACCESS_KEY_ID"],
-        "aws_secret_access_key": env["AWS_SECRET_ACCESS_KEY"],
-        "region_name": "us-east-1",
-    }
-
-
 def test_backup_restore_and_maintenance_on_s3(hutch, s3, tree, tmp_path):
     url = s3.url()
     hutch("init", "-e", "repokey", url, check=0)
-    assert "hutch-store" in _objects(s3, url)
+    assert "hutch-store" in s3.keys(url)
     hutch("create", f"{url}::one", ".", cwd=tree, check=0)
     with open(os.path.join(tree, "dir/new.bin"), "wb") as f:
         f.write(os.urandom(2 * 1024 * 1024))
@@ -53,15 +30,15 @@ def test_backup_restore_and_maintenance_on_s3(hutch, s3, tree, tmp_path):
     assert _extract(hutch, f"{url}::two", tmp_path / "out-two") == snapshot(tree)
     hutch("check", "--verify-data", url, check=0)
     hutch("prune", "--keep-last", "1", url, check=0)
-    before = len([k for k in _objects(s3, url) if k.startswith("packs/")])
+    before = len([k for k in s3.keys(url) if k.startswith("packs/")])
     hutch("compact", url, check=0)
     assert hutch("list", "--short", url, check=0).out.split() == ["two"]
     assert _extract(hutch, f"{url}::two", tmp_path / "out-again") == snapshot(tree)
     hutch("check", url, check=0)
-    assert len([k for k in _objects(s3, url) if k.startswith("packs/")]) <= before
-    assert not [k for k in _objects(s3, url) if k.startswith("locks/")]
+    assert len([k for k in s3.keys(url) if k.startswith("packs/")]) <= before
+    assert not [k for k in s3.keys(url) if k.startswith("locks/")]
     hutch("repo-delete", url, env={"HUTCH_DELETE_I_KNOW_WHAT_I_AM_DOING": "YES"}, check=0)
-    assert _objects(s3, url) == []
+    assert s3.keys(url) == []
     hutch("init", "-e", "repokey", url, check=0)  # the prefix is free again
 
 
@@ -97,7 +74,7 @@ def test_two_clients_back_up_into_one_prefix_at_once(hutch, s3, tmp_path):
 
 def _put_lock(s3, url: str, beat: float, exclusive: bool) -> None:
     record = {"host": "another-host", "pid": 1, "since": beat, "beat": beat, "exclusive": exclusive}
-    client = boto3.client("s3", **_client_args(s3))
+    client = s3.client()
     key = url.split("/", 3)[3] + "/locks/" + "0" * 32
     client.put_object(Bucket=BUCKET, Key=key, Body=msgpack.packb(record))
     client.close()
@@ -180,9 +157,9 @@ def test_s3_server_killed_during_backup(hutch, tmp_path, tree, monkeypatch):
         proc = subprocess.Popen(
             [HUTCH, "create", f"{url}::big", "."], cwd=data, stderr=subprocess.PIPE
         )
-        packs = len([k for k in _objects(server, url) if k.startswith("packs/")])
+        packs = len([k for k in server.keys(url) if k.startswith("packs/")])
         deadline = time.monotonic() + 120
-        while len([k for k in _objects(server, url) if k.startswith("packs/")]) == packs:
+        while len([k for k in server.keys(url) if k.startswith("packs/")]) == packs:
             assert time.monotonic() < deadline and proc.poll() is None
             time.sleep(0.1)
         server.kill()
@@ -196,62 +173,3 @@ def test_s3_server_killed_during_backup(hutch, tmp_path, tree, monkeypatch):
         hutch("check", url, check=0)
     finally:
         server.stop()
-
-
-@pytest.fixture
-def aws_files(s3, tmp_path):
-    """The server's AWS configuration as files (the standard chain's
-    ~/.aws/config and ~/.aws/credentials, at paths of the test's)."""
-    config = tmp_path / "aws-config"
-    config.write_text(f"[default]\nregion = us-east-1\nendpoint_url = {s3.endpoint}\n")
-    credentials = tmp_path / "aws-credentials"
-    env = s3.env()
-    credentials.write_text(
-        f"[default]\naws_access_key_id = {env['AWS_ACCESS_KEY_ID']}\n"
-        f"aws_secret_access_key = {env['AWS_SECRET_ACCESS_KEY']}\n"
-    )
-    return (
-        f"AWS_CONFIG_FILE={config} AWS_SHARED_CREDENTIALS_FILE={credentials} "
-        "AWS_EC2_METADATA_DISABLED=true"
-    )
-
-
-def test_serve_store_root_append_only_through_sshd(hutch, s3, sshd, aws_files, tree, monkeypatch):
-    """The client speaks ssh and holds no cloud credentials; the forced
-    command serves a prefix of the bucket, append-only."""
-    root = s3.url("served")
-    sshd.authorize(
-        f'command="env {aws_files} {HUTCH} serve --append-only --store-root {root} '
-        '--restrict-to-path /backups",restrict'
-    )
-    for name in list(os.environ):
-        if name.startswith("AWS_") and name != "AWS_EC2_METADATA_DISABLED":
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("HUTCH_RSH", sshd.rsh)
-    url = sshd.url("/backups/alice")
-    hutch("init", "-e", "repokey", url, check=0)
-    hutch("create", f"{url}::one", ".", cwd=tree, check=0)
-    assert "backups/alice/hutch-store" in _objects(s3, root)
-    for command in (["delete", f"{url}::one"], ["prune", "--keep-last", "0", url]):
-        r = hutch(*command)
-        assert r.rc == 2
-        assert_clean_error(r, "permission denied")
-    r = hutch("init", "-e", "repokey", sshd.url("/elsewhere"))
-    assert r.rc == 2
-    assert_clean_error(r, "not inside the accessible paths")
-    assert hutch("list", "--short", url, check=0).out.split() == ["one"]
-    assert not [k for k in _objects(s3, root) if "/locks/" in k]
-
-
-def test_pull_into_s3(hutch, s3, sshd, tree, tmp_path):
-    sshd.allow_plain()
-    url = s3.url()
-    hutch("init", "-e", "repokey", url, check=0)
-    client = f"root@127.0.0.1:{sshd.port}"
-    hutch("pull", "--rsh", sshd.rsh, client, f"{url}::pulled", tree, check=0)
-    assert hutch("list", "--short", url, check=0).out.split() == ["pulled"]
-    out = tmp_path / "out"
-    out.mkdir()
-    strip = str(tree).count("/") - 1
-    hutch("extract", "--strip-components", strip, f"{url}::pulled", cwd=out, check=0)
-    assert snapshot(out / "tree") == snapshot(tree)

@@ -346,7 +346,7 @@ class Session:
                 raise UsageError(f"no repository at {store.location}")
             self._is_repo = True
         if method == "put":
-            return store.put(args[0], bytes(payload), *args[1:])
+            return store.put(args[0], payload, *args[1:])
         if method == "get":
             return store.get(*args)
         if method == "delete":

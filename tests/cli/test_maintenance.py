@@ -84,6 +84,17 @@ def test_prune_match_archives_and_rules(hutch, repo, tree):
     assert_clean_error(hutch("prune", "--keep-within", "2x", repo, check=2), "interval")
 
 
+def test_prune_minus_one_means_unlimited(hutch, repo, dated):
+    """As in borg: -1 keeps every period (or, for --keep-last, every archive)."""
+    r = hutch("prune", "--list", "--keep-daily", "-1", repo, check=0)
+    assert "backup-2" in r.err and "Pruning archive (1/1):" in r.err
+    assert _names(hutch, repo) == ["backup-0", "backup-1", "backup-3", "backup-4"]
+    hutch("prune", "--keep-last", "-1", repo, check=0)
+    assert len(_names(hutch, repo)) == 4
+    r = hutch("prune", "--keep-monthly", "-2", repo, check=2)
+    assert_clean_error(r, "--keep-monthly", "-1")
+
+
 def test_compact_waits_for_a_running_create(hutch, repo, tmp_path):
     """The chunks of a deleted archive that a running backup counts on are
     not removed: compact waits for the backup, then both succeed."""

@@ -22,6 +22,9 @@ by an earlier rule uses up its period without counting. If a rule finds
 fewer than N periods, it keeps the oldest archive as well (rule[oldest]).
 Periods are in this machine's local time; weeks are ISO weeks.
 
+N is a count; -1 means unlimited (every period, or every archive for
+--keep-last).
+
 INTERVAL for --keep-within: a number and a unit: S (seconds), M (minutes),
 H (hours), d (days), w (weeks), m (months of 31 days), y (years of 365 days).
 
@@ -65,8 +68,8 @@ def policy_from_args(args) -> RetentionPolicy:
     counts = {rule: getattr(args, f"keep_{rule}") for rule, _ in PERIODS}
     counts["last"] = args.keep_last
     for rule, n in counts.items():
-        if n < 0:
-            raise UsageError(f"--keep-{rule} must not be negative")
+        if n < -1:
+            raise UsageError(f"--keep-{rule} must be a count, or -1 for unlimited")
     within = parse_interval(args.keep_within) if args.keep_within else None
     return RetentionPolicy(within=within, **counts)
 

@@ -179,3 +179,13 @@ def test_a_missing_path_is_a_warning_and_the_rest_is_backed_up(hutch, repo, tree
     hutch("extract", f"{repo}::a", f"{stored}/dir/sub", cwd=out, check=0)
     with open(os.path.join(tree, "dir/sub/random.bin"), "rb") as f:
         assert (out / stored / "dir/sub/random.bin").read_bytes() == f.read()
+
+
+def test_garbage_in_locks_names_the_lock_and_break_lock(hutch, repo, tree):
+    hutch("create", f"{repo}::a", tree, check=0)
+    (repo / "locks" / ("0" * 32)).write_bytes(b"garbage, not a lock")
+    r = hutch("list", "--lock-wait", "0.2", repo, check=2)
+    assert_clean_error(r, f"locks/{'0' * 32}", "break-lock")
+    assert "None" not in r.err and "1970" not in r.err
+    hutch("break-lock", repo, check=0)
+    assert _archives(hutch, repo) == ["a"]

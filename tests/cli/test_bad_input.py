@@ -189,3 +189,12 @@ def test_garbage_in_locks_names_the_lock_and_break_lock(hutch, repo, tree):
     assert "None" not in r.err and "1970" not in r.err
     hutch("break-lock", repo, check=0)
     assert _archives(hutch, repo) == ["a"]
+
+
+def test_a_folder_without_the_marker_is_no_repository(hutch, repo, tree):
+    hutch("create", f"{repo}::a", tree, check=0)
+    (repo / "hutch-store").unlink()
+    for args in (("list", repo), ("create", f"{repo}::b", tree), ("check", repo)):
+        r = hutch(*args, check=2)
+        assert_clean_error(r, "no repository", str(repo), "hutch-store")
+    assert len(os.listdir(repo / "archives")) == 1  # nothing was written

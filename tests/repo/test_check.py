@@ -134,6 +134,12 @@ def truncate_segment(path):
     _truncate(segment, os.path.getsize(segment) // 2)
 
 
+def rename_segment(path):
+    """A whole, authentic segment under a name its content does not hash to."""
+    segment = _segments(path)[0]
+    os.rename(segment, os.path.join(os.path.dirname(segment), "0" * 64))
+
+
 def flip_archive_entry(path):
     entry = _archive_file(path, "b")
     _flip(entry, os.path.getsize(entry) // 2)
@@ -171,6 +177,7 @@ MATRIX = [
     pytest.param(flip_pack_ids, ["does not match its name"], ALL, 0),
     pytest.param(flip_segment, ["index segment"], ALL, 0),
     pytest.param(truncate_segment, ["index segment"], ALL, 0),
+    pytest.param(rename_segment, ["does not match its name"], ALL, 0),
     pytest.param(flip_archive_entry, ["archive entry", "cannot be read"], WITHOUT_B, 0),
     pytest.param(truncate_archive_entry, ["archive entry"], WITHOUT_B, 0),
     pytest.param(delete_pack, ["which is missing", "pieces of its file list"], B_EMPTY, 0),

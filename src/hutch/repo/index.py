@@ -138,7 +138,12 @@ def write_segment(store: Store, cipher: ObjectCipher, packs: dict[str, list]) ->
 
 
 def read_segment(store: Store, cipher: ObjectCipher, name: str) -> dict[str, list]:
-    plain = cipher.open(ObjectKind.INDEX, SEGMENT_ID, store.get(name))
+    blob = store.get(name)
+    # A segment is named by the hash of its bytes, as a pack is: a copy under
+    # another name is no segment (compact would keep it next to the original).
+    if blake3.blake3(blob).hexdigest() != name.split("/", 1)[1]:
+        raise IntegrityError("its content does not match its name")
+    plain = cipher.open(ObjectKind.INDEX, SEGMENT_ID, blob)
     try:
         packs = msgpack.unpackb(plain)["packs"]
         return {p: [(bytes(i), int(o), int(n)) for i, o, n in es] for p, es in packs.items()}

@@ -134,11 +134,21 @@ class Repository:
 
 def read_config(store: Store) -> RepoConfig:
     try:
-        return RepoConfig.from_bytes(store.get(config_mod.NAME))
+        data = store.get(config_mod.NAME)
     except ObjectNotFound:
+        data = None
+    if data is None:
         raise RepositoryNotFound(
             f"no repository at {store.location}; create one with 'hutch repo-create'"
-        ) from None
+        )
+    if not store.exists():
+        # The marker says "this is a repository": without it, the folder may
+        # be anything that happens to look like one.
+        raise RepositoryNotFound(
+            f"no repository at {store.location}: it has no hutch-store marker file; if it is "
+            "a copy of a repository, copy that file as well"
+        )
+    return RepoConfig.from_bytes(data)
 
 
 def _keyfile_name(location: str) -> str:

@@ -198,3 +198,22 @@ def test_a_folder_without_the_marker_is_no_repository(hutch, repo, tree):
         r = hutch(*args, check=2)
         assert_clean_error(r, "no repository", str(repo), "hutch-store")
     assert len(os.listdir(repo / "archives")) == 1  # nothing was written
+
+
+BAD_NAMES = ["a::b", "x/y", "line\nbreak", "tab\there", "bell\x07", "del\x7f", "c1\x85"]
+
+
+def test_archive_names_that_cannot_be_told_apart_are_refused(hutch, repo, tree, tmp_path):
+    hutch("create", f"{repo}::good", tree, check=0)
+    tar = tmp_path / "t.tar"
+    hutch("export-tar", f"{repo}::good", tar, check=0)
+    for name in BAD_NAMES:
+        for args in (
+            ("create", f"{repo}::{name}", tree),
+            ("create", "--dry-run", f"{repo}::{name}", tree),
+            ("import-tar", f"{repo}::{name}", tar),
+            ("rename", f"{repo}::good", name),
+        ):
+            r = hutch(*args, check=2)
+            assert_clean_error(r, "archive name")
+    assert hutch("list", "--short", repo, check=0).out == "good\n"

@@ -24,7 +24,7 @@ from ..chunker import Chunker, ChunkerParams
 from ..compress import Compressor, parse_spec
 from ..crypto.objects import ObjectKind
 from ..errors import ArchiveExists, HutchError
-from ..repo.archives import ArchiveEntry, ArchiveList
+from ..repo.archives import ArchiveEntry, ArchiveList, check_archive_name
 from ..repo.repository import Repository
 from ..repo.writer import RepoWriter
 from .filescache import FilesCache
@@ -181,6 +181,7 @@ class ArchiveCreator:
     def run(self, name: str, produce: Callable[[], None]) -> ArchiveEntry:
         """Make an archive of what `produce` adds through `add_item` and
         `add_stream_item`; commit it unless this is a dry run."""
+        check_archive_name(name)
         archives = ArchiveList(self.repo)
         if not self.options.dry_run and archives.exists(name):
             raise ArchiveExists(f"archive {name!r} already exists; choose another name")

@@ -4,6 +4,7 @@ so that space is only freed by compact (and undelete stays possible)."""
 
 import datetime
 import os
+import unicodedata
 from dataclasses import dataclass, field
 
 import msgpack
@@ -15,8 +16,26 @@ from ..errors import (
     IntegrityError,
     ObjectNotFound,
     PermissionDenied,
+    UsageError,
 )
 from .repository import Repository
+
+
+def check_archive_name(name: str) -> str:
+    """Refuse names that REPO::ARCHIVE, paths or one-per-line listings could
+    not tell apart (UsageError); return the name."""
+    what = None
+    if not name:
+        what = "is empty"
+    elif "/" in name:
+        what = "contains '/'"
+    elif "::" in name:
+        what = "contains '::'"
+    elif any(unicodedata.category(c) in ("Cc", "Cs") for c in name):
+        what = "contains a control character or bytes that are not UTF-8"
+    if what:
+        raise UsageError(f"invalid archive name {name!r}: it {what}; choose another name")
+    return name
 
 
 @dataclass
@@ -117,6 +136,7 @@ class ArchiveList:
         self.repo.store.delete(name)
 
     def rename(self, entry: ArchiveEntry, new_name: str) -> None:
+        check_archive_name(new_name)
         if self.exists(new_name):
             raise ArchiveExists(f"archive {new_name!r} already exists; choose another name")
         # Soft-delete first: a client that may not delete is refused before

@@ -307,13 +307,13 @@ def test_max_duration_continues_where_it_stopped(tmp_path):
     packs = sorted(pack_files(path))
     last = os.path.join(path, "packs", packs[-1][:2], packs[-1])
     _flip(last, 100)
-    position = str(tmp_path / "cache" / "check-position")
     seen = []
     for run in range(2):
-        repo = open_repo(path)
+        repo = open_repo(path, cache=True)
+        position = os.path.join(repo.cache_dir, "check-position")
         findings = Findings()
         try:
-            scan = check_repository(repo, findings, deadline=0.0, position_path=position)
+            scan = check_repository(repo, findings, deadline=0.0)
         finally:
             repo.close()
         seen += sorted(scan.packs)

@@ -41,7 +41,6 @@ class CheckOptions:
     repair: bool = False
     select: Callable[[str], bool] = lambda name: True
     deadline: float | None = None  # time.monotonic() at which the pack scan stops
-    position_path: str | None = None  # where a partial pack scan continues
 
 
 def run_check(repo: Repository, findings: Findings, options: CheckOptions) -> int:
@@ -49,9 +48,7 @@ def run_check(repo: Repository, findings: Findings, options: CheckOptions) -> in
     many archives were checked. A pack scan (repository check, or
     verify_data) replaces the index with the intact objects it found."""
     if options.repository or options.verify_data:
-        scan = check_repository(
-            repo, findings, options.verify_data, options.deadline, options.position_path
-        )
+        scan = check_repository(repo, findings, options.verify_data, options.deadline)
         if scan.complete:
             index = repair_repository(repo, scan, findings) if options.repair else scan.index()
             repo.replace_index(index)

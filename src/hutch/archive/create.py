@@ -27,7 +27,7 @@ from ..errors import ArchiveExists, HutchError
 from ..repo.archives import ArchiveEntry, ArchiveList, check_archive_name
 from ..repo.repository import Repository
 from ..repo.writer import RepoWriter
-from .filescache import FilesCache
+from .filescache import FilesCache, cache_name
 from .item import item_from_stat, read_xattrs
 from .itemstream import ItemStreamWriter
 from .patterns import PatternMatcher
@@ -143,7 +143,8 @@ class ArchiveCreator:
                     chunk_id, size, blob, csize = fut.result()
                 except Exception as e:
                     # Not the current file's fault: the pipeline itself failed.
-                    raise BackupFailed(f"backup failed while storing {item['path']!r}: {e}") from e
+                    where = os.fsdecode(item["path"])
+                    raise BackupFailed(f"backup failed: {e} (while storing {where})") from e
                 self._in_flight -= size
                 if blob is not None and not self.writer.has(chunk_id):
                     self.writer.add(chunk_id, blob)
@@ -187,12 +188,9 @@ class ArchiveCreator:
             raise ArchiveExists(f"archive {name!r} already exists; choose another name")
         start = time.time()
         series_id = self.key.opaque_id(b"series", (self.options.series or name).encode())
-        cache_path = (
-            os.path.join(self.repo.cache_dir, f"files-{series_id.hex()[:32]}")
-            if self.repo.cache_dir
-            else None
+        self.files_cache = FilesCache(
+            self.repo.cache, cache_name(series_id), self.options.files_cache, self.key
         )
-        self.files_cache = FilesCache(cache_path, self.options.files_cache, self.key)
         self.writer = RepoWriter(self.repo, dry_run=self.options.dry_run)
         self.items = ItemStreamWriter(self.writer, self.compressor)
         self._pool = ThreadPoolExecutor(max_workers=self.options.threads or os.cpu_count() or 2)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from ..remote.open import RemoteOptions, open_store
 from ..repo.lock import Lock
 from ..repo.repository import Repository
+from .output import notices
 from .passphrase import PassphraseSource
 
 
@@ -68,6 +69,7 @@ class Context:
                 security_dir=self.dirs.security,
                 key_file=self.key_file,
                 envelope=getattr(store, "offered_key", None),
+                warn=notices.warning,
             )
             if lock is None:
                 yield repo

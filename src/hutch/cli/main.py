@@ -11,9 +11,9 @@ import sys
 import traceback
 
 from .. import __version__
-from ..errors import EXIT_ERROR, EXIT_WARNING, HutchError
+from ..errors import EXIT_ERROR, EXIT_OK, EXIT_WARNING, HutchError
 from .commands import COMMANDS
-from .output import logger, setup_logging
+from .output import logger, notices, setup_logging
 
 _LEVELS = ("critical", "error", "warning", "info", "debug")
 
@@ -121,7 +121,8 @@ def run(argv: list[str]) -> int:
         parser.print_help(sys.stderr)
         return EXIT_ERROR
     os.umask(args.umask)
-    return args.func(args) or 0
+    rc = args.func(args) or EXIT_OK
+    return EXIT_WARNING if rc == EXIT_OK and notices.count else rc
 
 
 def _on_signal(signum, frame):

@@ -14,7 +14,7 @@ knows exactly which chunks are lost.
 
 With a deadline (--max-duration), the pack scan stops when time is up and
 the next check continues after the last pack checked; the position is kept
-in the cache directory.
+in the cache folder.
 
 Repair rebuilds the index from the packs: the intact objects of damaged
 packs are copied into new packs, new segments list every good pack, and
@@ -25,7 +25,6 @@ The core never prints: findings go to a reporter (anything with error,
 warning and info methods) and are kept in `Findings` for the exit code.
 """
 
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from dataclasses import dataclass, field
 import blake3
 
 from ..errors import EXIT_ERROR, EXIT_OK, EXIT_WARNING, IntegrityError, ObjectNotFound, StoreError
+from .cache import CacheDir
 from .index import ChunkIndex
 from .pack import parse_tail
 from .packcopy import PackCopier
@@ -41,6 +41,7 @@ from .repository import Repository
 from .verify import object_is_intact
 
 READ_AHEAD = 3  # packs read and verified in parallel
+POSITION = "check-position"  # in the cache: where a partial pack scan continues
 
 
 @dataclass
@@ -128,10 +129,10 @@ def check_repository(
     findings: Findings,
     verify_data: bool = False,
     deadline: float | None = None,
-    position_path: str | None = None,
 ) -> RepositoryScan:
     """Check segments and packs; `deadline` (time.monotonic) ends the pack
-    scan early, to continue after `position_path`'s pack next time."""
+    scan early, to continue after that pack next time (the position is kept
+    in the repository's cache folder)."""
     table = scan_pack_table(repo.store, repo.cipher, read_headers=False)
     scan = RepositoryScan(table)
     for segment, why in table.bad_segments.items():
@@ -141,7 +142,7 @@ def check_repository(
             findings.found(f"index segment {segment} lists pack {pack}, which is missing")
             scan.wrong_segments.add(segment)
     names = sorted(table.sizes)
-    start = _read_position(position_path) if deadline is not None else None
+    start = _read_position(repo.cache) if deadline is not None else None
     todo = [n for n in names if start is None or n > start]
     if start is not None:
         findings.note(f"continuing the pack check after pack {start[:16]}")
@@ -170,9 +171,9 @@ def check_repository(
             stopped = stopped or (deadline is not None and time.monotonic() > deadline)
     scan.complete = exhausted or next(queue, None) is None
     if scan.complete:
-        _write_position(position_path, None)
+        repo.cache.remove(POSITION)
     else:
-        _write_position(position_path, last)
+        repo.cache.write(POSITION, f"{last}\n".encode())
         findings.note(
             f"checked {len(scan.packs)} of {len(names)} packs before --max-duration ran out; "
             "the next check continues from there"
@@ -302,27 +303,6 @@ def _delete(store, name: str) -> None:
         pass
 
 
-def _read_position(path: str | None) -> str | None:
-    if not path:
-        return None
-    try:
-        with open(path) as f:
-            return f.read().strip() or None
-    except OSError:
-        return None
-
-
-def _write_position(path: str | None, pack: str | None) -> None:
-    if not path:
-        return
-    if pack is None:
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
-        return
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(pack + "\n")
-    os.replace(tmp, path)
+def _read_position(cache: CacheDir) -> str | None:
+    data = cache.read(POSITION)
+    return data.decode(errors="replace").strip() or None if data else None

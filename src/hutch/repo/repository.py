@@ -15,6 +15,7 @@ from ..errors import (
 )
 from ..store.base import Store
 from . import config as config_mod
+from .cache import CacheDir
 from .config import RepoConfig
 from .index import ChunkIndex, load_index
 from .security import check_and_remember
@@ -23,12 +24,23 @@ REPOKEY_NAME = "keys/repokey"
 
 
 class Repository:
-    def __init__(self, store: Store, config: RepoConfig, key: Key, cache_dir: str | None):
+    """warn: where problems with the local cache are reported (the cache is
+    never fatal, and the core never prints)."""
+
+    def __init__(
+        self,
+        store: Store,
+        config: RepoConfig,
+        key: Key,
+        cache_dir: str | None,
+        warn: Callable[[str], None] | None = None,
+    ):
         self.store = store
         self.config = config
         self.key = key
         self.cipher = key.cipher()
         self.cache_dir = os.path.join(cache_dir, config.repo_id.hex()) if cache_dir else None
+        self.cache = CacheDir(self.cache_dir, warn)
         self._index: ChunkIndex | None = None
         self._index_lock = threading.Lock()
         # The lock this process holds on the repository, if any (set by the caller).
@@ -50,6 +62,7 @@ class Repository:
         cache_dir: str | None = None,
         security_dir: str | None = None,
         key_file: str | None = None,
+        warn: Callable[[str], None] | None = None,
     ) -> "Repository":
         check_mode(mode)
         if store.exists():
@@ -70,7 +83,7 @@ class Repository:
         # The config is written last: until it exists, this is no repository.
         store.put(config_mod.NAME, config.to_bytes())
         check_and_remember(security_dir, config)
-        return cls(store, config, key, cache_dir)
+        return cls(store, config, key, cache_dir, warn)
 
     @classmethod
     def open(
@@ -82,6 +95,7 @@ class Repository:
         security_dir: str | None = None,
         key_file: str | None = None,
         envelope: bytes | None = None,
+        warn: Callable[[str], None] | None = None,
     ) -> "Repository":
         """envelope: the sealed key, when it comes from elsewhere (a pulling
         server hands over a keyfile key); it must still open with the
@@ -97,7 +111,7 @@ class Repository:
             key = Key.unseal(envelope, passphrase(), config.repo_id)
             if key.mode != config.mode or key.repo_id != config.repo_id:
                 raise KeyInvalid("the key does not match the repository's config")
-        return cls(store, config, key, cache_dir)
+        return cls(store, config, key, cache_dir, warn)
 
     # -- the chunk index --------------------------------------------------
 
@@ -107,8 +121,7 @@ class Repository:
         if self._index is None:
             with self._index_lock:
                 if self._index is None:
-                    cache = os.path.join(self.cache_dir, "chunks") if self.cache_dir else None
-                    self._index = load_index(self.store, self.cipher, cache)
+                    self._index = load_index(self.store, self.cipher, self.cache)
         return self._index
 
     def replace_index(self, index: ChunkIndex) -> None:

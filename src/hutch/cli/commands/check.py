@@ -1,6 +1,5 @@
 """`hutch check`: verify a repository and its archives, and repair them."""
 
-import os
 import time
 
 from ...archive.check import CheckOptions, run_check
@@ -92,9 +91,6 @@ def run(args) -> int:
             repair=args.repair,
             select=archive_matcher(patterns),
             deadline=deadline,
-            position_path=os.path.join(repo.cache_dir, "check-position")
-            if repo.cache_dir
-            else None,
         )
         checked = run_check(repo, findings, options)
         if name and not checked and not findings.damage:

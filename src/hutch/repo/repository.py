@@ -70,16 +70,22 @@ class Repository:
         repo_id = os.urandom(32)
         key = Key.generate(mode, repo_id)
         envelope = key.seal(passphrase()) if key.storage else None
+        path = None
         if key.storage == "file":
             path = key_file or os.path.join(keys_dir, _keyfile_name(store.location))
             if os.path.exists(path):
                 raise RepositoryExists(f"key file {path} exists; move it away or choose another")
-        store.create()
+            # First the key file: where it cannot be written, no repository is made.
+            _write_private(path, keyfile_text(repo_id, envelope))
+        try:
+            store.create()
+        except BaseException:
+            if path is not None:
+                os.unlink(path)
+            raise
         config = RepoConfig(repo_id, mode)
         if key.storage == "repo":
             store.put(REPOKEY_NAME, envelope)
-        elif key.storage == "file":
-            _write_private(path, keyfile_text(repo_id, envelope))
         # The config is written last: until it exists, this is no repository.
         store.put(config_mod.NAME, config.to_bytes())
         check_and_remember(security_dir, config)
@@ -170,17 +176,20 @@ def _keyfile_name(location: str) -> str:
 
 
 def _write_private(path: str, text: str) -> None:
-    os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
+    try:
+        os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+    except OSError as e:
+        raise KeyInvalid(f"cannot write the key file {path}: {e.strerror}") from None
 
 
 def find_keyfile(keys_dir: str, repo_id: bytes) -> str | None:
     try:
         names = sorted(os.listdir(keys_dir))
-    except FileNotFoundError:
-        return None
+    except OSError:
+        return None  # missing, or no folder: no key file there
     for name in names:
         path = os.path.join(keys_dir, name)
         try:
@@ -208,7 +217,7 @@ def load_envelope(store: Store, config: RepoConfig, keys_dir: str, key_file: str
             "import it with 'hutch key import' or set HUTCH_KEY_FILE"
         )
     try:
-        with open(path) as f:
+        with open(path, errors="replace") as f:
             repo_id, envelope = parse_keyfile_text(f.read())
     except OSError as e:
         raise KeyInvalid(f"cannot read key file {path}: {e.strerror}") from None
@@ -228,8 +237,11 @@ def save_envelope(
     if path is None:
         path = os.path.join(keys_dir, _keyfile_name(store.location))
     tmp = path + ".tmp"
-    if os.path.exists(tmp):
-        os.unlink(tmp)
-    _write_private(tmp, keyfile_text(key.repo_id, envelope))
-    os.replace(tmp, path)
+    try:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        _write_private(tmp, keyfile_text(key.repo_id, envelope))
+        os.replace(tmp, path)
+    except OSError as e:
+        raise KeyInvalid(f"cannot write the key file {path}: {e.strerror}") from None
     return path

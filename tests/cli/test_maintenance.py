@@ -262,3 +262,33 @@ def test_extract_names_files_that_repair_patched_with_zeros(hutch, repo, tmp_pat
     out.mkdir()
     r = hutch("extract", f"{repo}::b", cwd=out)
     assert r.rc != 0 and "victim" in r.err
+
+
+@pytest.mark.parametrize("served", [False, True], ids=["local", "served"])
+def test_leftovers_of_a_killed_upload(hutch, repo, tree, request, served):
+    """A backup killed during an upload leaves its temporary pack file:
+    check reports it, compact removes it once it is an hour old; a younger
+    one may belong to a writer still at work and stays."""
+    url = str(repo)
+    if served:
+        request.getfixturevalue("pipe_serve")
+        url = f"ssh://host{repo}"
+    hutch("create", f"{url}::a", tree, check=0)
+    folder = next(path for path, _, names in os.walk(repo / "packs") if names)
+    killed = os.path.join(folder, ".tmp-killed01")
+    with open(killed, "wb") as f:
+        f.write(os.urandom(2_000_000))
+    os.utime(killed, (time.time() - 7200, time.time() - 7200))
+    writing = os.path.join(repo, "index", ".tmp-writing")
+    with open(writing, "wb") as f:
+        f.write(b"half")
+    r = hutch("check", url, check=1)
+    assert_clean_error(r, "1 temporary file(s) of interrupted writes (2.0 MB", "compact")
+    assert ".tmp-killed01" in r.err and ".tmp-writing" not in r.err
+    r = hutch("compact", "--dry-run", url, check=0)
+    assert "Would remove 1 temporary file(s)" in r.err and os.path.exists(killed)
+    r = hutch("compact", url, check=0)
+    assert "Removed 1 temporary file(s)" in r.err
+    assert not os.path.exists(killed) and os.path.exists(writing)
+    assert hutch("check", url).rc == 0
+    assert hutch("list", "--short", url, check=0).out == "a\n"

@@ -71,6 +71,8 @@ def _check_args(method: str, args) -> list:
             raise UsageError(f"malformed argument for {method}")
     if method == "get" and any(isinstance(v, int) and v < 0 for v in args[1:]):
         raise UsageError("negative offset or length")
+    if method == "leftovers" and args and args[0] is not None and not args[0] >= 0:
+        raise UsageError("negative age")
     return args
 
 
@@ -84,6 +86,7 @@ _METHODS = {
     "delete": (1, 1, (str,)),
     "info": (1, 1, (str,)),
     "list": (1, 1, (str,)),
+    "leftovers": (0, 1, ((int, float, type(None)),)),  # may remove: not one of _READS
 }
 
 
@@ -221,4 +224,6 @@ class Session:
         if method == "info":
             info = store.info(*args)
             return [info.name, info.size]
+        if method == "leftovers":
+            return [[x.name, x.size, x.age, x.removed] for x in store.leftovers(*args)]
         return [[i.name, i.size] for i in store.list(*args)]

@@ -8,7 +8,9 @@ What is checked (check --repository-only):
   missing byte shows, without decrypting anything), its header parses and
   authenticates, every entry lies within the pack; with verify_data, every
   object in it authenticates (this also catches a server that replaced a
-  pack together with its name).
+  pack together with its name);
+- temporary files that interrupted writes left behind are reported (a
+  warning once they are old enough for compact to remove).
 A pack found damaged has each of its objects authenticated, so that check
 knows exactly which chunks are lost.
 
@@ -34,6 +36,7 @@ import blake3
 from ..errors import EXIT_ERROR, EXIT_OK, EXIT_WARNING, IntegrityError, ObjectNotFound, StoreError
 from .cache import CacheDir
 from .index import ChunkIndex
+from .leftovers import LEFTOVER_AGE, describe
 from .pack import parse_tail
 from .packcopy import PackCopier
 from .packtable import PackTable, scan_pack_table, write_segments
@@ -181,7 +184,17 @@ def check_repository(
     for pack in table.unlisted():
         if pack in scan.packs:
             findings.note(f"pack {pack[:16]} is in no index segment (an interrupted writer's)")
+    _report_leftovers(repo, findings)
     return scan
+
+
+def _report_leftovers(repo: Repository, findings: Findings) -> None:
+    found = repo.store.leftovers()
+    old = [x for x in found if x.age >= LEFTOVER_AGE]
+    if old:
+        findings.warn(f"{describe(old)}: 'hutch compact' removes them")
+    if len(found) > len(old):
+        findings.note(f"{describe([x for x in found if x not in old])}: writes under way?")
 
 
 def _examine(repo: Repository, pack: str, table: PackTable, verify_data: bool):

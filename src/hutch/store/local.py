@@ -4,11 +4,13 @@ import errno
 import os
 import shutil
 import tempfile
+import time
 
 from ..errors import ObjectExists, ObjectNotFound, RepositoryExists, StoreError
-from .base import NAMESPACES, ObjectInfo, Store, split_name
+from .base import NAMESPACES, Leftover, ObjectInfo, Store, split_name
 
 MARKER = "hutch-store"
+TEMP_PREFIX = ".tmp-"  # a put writes here first; only a killed put leaves one behind
 _MARKER_TEXT = b"This is a hutch repository. Do not change files in here by hand.\n"
 
 
@@ -71,7 +73,7 @@ class LocalStore(Store):
             raise ObjectExists(f"object {name} exists")
         try:
             os.makedirs(folder, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+            fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=folder)
             try:
                 with os.fdopen(fd, "wb") as f:
                     f.write(data)
@@ -142,6 +144,43 @@ class LocalStore(Store):
                     continue
                 result.append(ObjectInfo(f"{namespace}/{entry.name}", size))
         return result
+
+    def _folders(self) -> "list[str]":
+        """Every folder a put writes into."""
+        folders = []
+        for ns in NAMESPACES:
+            top = os.path.join(self.root, ns)
+            folders.append(top)
+            if ns == "packs":
+                folders += [e.path for e in _scandir(top) if e.is_dir(follow_symlinks=False)]
+        return folders
+
+    def leftovers(self, remove_older_than: float | None = None) -> "list[Leftover]":
+        found = []
+        now = time.time()
+        for folder in self._folders():
+            for entry in _scandir(folder):
+                if not entry.name.startswith(TEMP_PREFIX):
+                    continue
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue  # its put finished
+                name = os.path.relpath(entry.path, self.root)
+                age = max(now - st.st_mtime, 0.0)
+                removed = False
+                if remove_older_than is not None and age >= remove_older_than:
+                    try:
+                        os.unlink(entry.path)
+                    except FileNotFoundError:
+                        continue
+                    except OSError as e:
+                        raise StoreError(
+                            f"cannot remove {name} in {self.root}: {e.strerror}"
+                        ) from e
+                    removed = True
+                found.append(Leftover(name, st.st_size, age, removed))
+        return found
 
 
 def _scandir(path: str) -> list[os.DirEntry]:

@@ -13,7 +13,7 @@ damages nothing that is stored.
 """
 
 from ..errors import PermissionDenied, UsageError
-from .base import ObjectInfo, split_name
+from .base import Leftover, ObjectInfo, split_name
 from .wrapper import StoreWrapper
 
 MODES = ("all", "no-delete", "write-only", "read-only")
@@ -85,3 +85,8 @@ class PermissionStore(StoreWrapper):
 
     def list(self, namespace: str) -> list[ObjectInfo]:
         return self.inner.list(namespace)
+
+    def leftovers(self, remove_older_than: float | None = None) -> "list[Leftover]":
+        if remove_older_than is not None and self.mode != "all":
+            self._deny("removing the temporary files of interrupted writes in", self.location)
+        return self.inner.leftovers(remove_older_than)

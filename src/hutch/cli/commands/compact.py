@@ -4,6 +4,8 @@ from ...archive.references import plan_compaction
 from ...errors import UsageError
 from ...repo.access import require_delete_permission
 from ...repo.compact import DEFAULT_THRESHOLD, CompactPlan, execute_compact
+from ...repo.leftovers import LEFTOVER_AGE, remove_stale, stale
+from ...repo.leftovers import describe as describe_leftovers
 from ..args import add_command, add_location, resolve
 from ..context import Context
 from ..output import format_size, logger
@@ -15,12 +17,15 @@ hold nothing in use are deleted, packs whose unused share is above
 --threshold are rewritten. Archives deleted before are removed for good
 (no undelete after compact).
 
+Temporary files that interrupted writes left behind (a backup killed during
+an upload) are removed once nobody has written to them for {age}.
+
 Compact waits for running backups (it needs the repository to itself) and
 is safe to interrupt at any moment: the next compact finishes the job."""
 
 
 def register(sub, common):
-    p = add_command(sub, common, "compact", HELP)
+    p = add_command(sub, common, "compact", HELP.format(age=f"{LEFTOVER_AGE / 3600:g} hour(s)"))
     add_location(p, "none")
     p.add_argument(
         "--threshold",
@@ -69,6 +74,8 @@ def run(args) -> int:
             )
         if args.dry_run:
             lines = describe(plan)
+            if leftovers := stale(repo.store):
+                lines.append(f"remove {describe_leftovers(leftovers)}")
             for line in lines:
                 logger.warning(f"Would {line}")
             if not lines:
@@ -76,6 +83,9 @@ def run(args) -> int:
             logger.warning(f"Would free about {format_size(plan.freed_estimate)}")
             return 0
         result = execute_compact(repo, plan, on_step=logger.info)
+        removed = remove_stale(repo.store)
+    if removed:
+        logger.warning(f"Removed {describe_leftovers(removed)}")
     for warning in result.warnings:
         logger.warning(warning)
     logger.warning(

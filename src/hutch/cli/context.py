@@ -5,10 +5,11 @@ import contextlib
 import os
 from dataclasses import dataclass
 
+from ..errors import StoreReadOnly, UsageError
 from ..remote.open import RemoteOptions, open_store
 from ..repo.lock import Lock
 from ..repo.repository import Repository
-from .output import notices
+from .output import logger, notices
 from .passphrase import PassphraseSource
 
 
@@ -46,6 +47,10 @@ class Context:
         self.dirs = Dirs.from_environment()
         self.key_file = os.environ.get("HUTCH_KEY_FILE") or None
 
+    @property
+    def _command(self) -> str:
+        return getattr(self.args, "command", None) or "this command"
+
     def store(self, location: str):
         level = self.args.log_level
         remote = RemoteOptions(
@@ -57,8 +62,17 @@ class Context:
         return open_store(location, remote)
 
     @contextlib.contextmanager
-    def repository(self, location: str, lock: str | None = "shared"):
-        """Open the repository; lock: "shared", "exclusive" or None."""
+    def repository(self, location: str, lock: str | None = "shared", reads_only: bool = False):
+        """Open the repository; lock: "shared", "exclusive" or None.
+
+        A command that only reads (`reads_only`) runs without a lock with
+        --bypass-lock, and where the repository cannot be written at all
+        (read-only media), with a notice; any other command refuses both."""
+        if getattr(self.args, "bypass_lock", False) and lock is not None and not reads_only:
+            raise UsageError(
+                f"--bypass-lock is for commands that only read; 'hutch {self._command}' "
+                "changes the repository and needs its lock"
+            )
         store = self.store(location)
         try:
             repo = Repository.open(
@@ -71,12 +85,30 @@ class Context:
                 envelope=getattr(store, "offered_key", None),
                 warn=notices.warning,
             )
-            if lock is None:
+            held = None
+            if lock is not None and not getattr(self.args, "bypass_lock", False):
+                held = self._lock(store, lock == "exclusive", repo, reads_only)
+            try:
+                repo.lock = held
                 yield repo
-            else:
-                exclusive = lock == "exclusive"
-                with Lock(store, exclusive, self.args.lock_wait, repo.cipher) as held:
-                    repo.lock = held
-                    yield repo
+            finally:
+                if held is not None:
+                    held.release()
         finally:
             store.close()
+
+    def _lock(self, store, exclusive: bool, repo, reads_only: bool) -> Lock | None:
+        """The lock, taken; None where reading goes on without one."""
+        try:
+            return Lock(store, exclusive, self.args.lock_wait, repo.cipher).acquire()
+        except StoreReadOnly as e:
+            if not reads_only:
+                raise StoreReadOnly(
+                    f"{e}: the repository cannot be written, and 'hutch {self._command}' "
+                    "changes it (list, extract, check and other reading commands work there)"
+                ) from None
+            logger.warning(
+                f"the repository at {store.location} cannot be written ({e}); "
+                "reading it without a lock"
+            )
+            return None

@@ -63,6 +63,13 @@ def _add_common(parser: argparse.ArgumentParser, top: bool) -> None:
         help="wait at most SECONDS for the repository lock (default: 10)",
     )
     g.add_argument(
+        "--bypass-lock",
+        action="store_true",
+        default=d(False),
+        help="read without taking the repository lock (commands that only read; "
+        "for read-only media, where hutch also does it by itself)",
+    )
+    g.add_argument(
         "--show-rc", action="store_true", default=d(False), help="log the exit code at the end"
     )
     g.add_argument(

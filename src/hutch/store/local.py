@@ -6,10 +6,12 @@ import shutil
 import tempfile
 import time
 
-from ..errors import ObjectExists, ObjectNotFound, RepositoryExists, StoreError
+from ..errors import ObjectExists, ObjectNotFound, RepositoryExists, StoreError, StoreReadOnly
 from .base import NAMESPACES, Leftover, ObjectInfo, Store, split_name
 
 MARKER = "hutch-store"
+# What writing to read-only media, or without write permission, fails with.
+_READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
 TEMP_PREFIX = ".tmp-"  # a put writes here first; only a killed put leaves one behind
 _MARKER_TEXT = b"This is a hutch repository. Do not change files in here by hand.\n"
 
@@ -95,7 +97,8 @@ class LocalStore(Store):
         except FileExistsError as e:
             raise ObjectExists(f"object {name} exists") from e
         except OSError as e:
-            raise StoreError(f"cannot write {name} in {self.root}: {e.strerror}") from e
+            cls = StoreReadOnly if e.errno in _READ_ONLY else StoreError
+            raise cls(f"cannot write {name} in {self.root}: {e.strerror}") from e
 
     def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
         path = self._path(name)

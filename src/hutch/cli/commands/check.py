@@ -80,7 +80,7 @@ def run(args) -> int:
     patterns = list(args.match_archives or []) + ([name] if name else [])
     reporter = TextReporter(progress=args.progress)
     findings = Findings(reporter)
-    with Context(args).repository(location, lock="exclusive") as repo:
+    with Context(args).repository(location, lock="exclusive", reads_only=not args.repair) as repo:
         if args.repair:
             require_delete_permission(repo.store, "check --repair")
         deadline = time.monotonic() + args.max_duration if args.max_duration else None

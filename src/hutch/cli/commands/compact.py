@@ -63,7 +63,7 @@ def run(args) -> int:
     location, _ = resolve(args)
     if not 0 <= args.threshold <= 100:
         raise UsageError("--threshold is a percentage between 0 and 100")
-    with Context(args).repository(location, lock="exclusive") as repo:
+    with Context(args).repository(location, lock="exclusive", reads_only=args.dry_run) as repo:
         if not args.dry_run:
             require_delete_permission(repo.store, "compact")
         plan = plan_compaction(repo, args.threshold)

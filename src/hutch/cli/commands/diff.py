@@ -45,7 +45,7 @@ def run(args) -> int:
     options = DiffOptions(content_only=args.content_only, numeric_ids=args.numeric_ids)
     out = sys.stdout
     ctx = Context(args)
-    with ctx.repository(location, lock="shared") as repo:
+    with ctx.repository(location, lock="shared", reads_only=True) as repo:
         archives = ArchiveList(repo)
         old = archives.get(name1)
         new = archives.get(args.archive2)

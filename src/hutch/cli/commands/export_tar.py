@@ -57,7 +57,7 @@ def run(args) -> int:
     reporter = TextReporter(list_files=args.list, progress=args.progress)
     options = TarExportOptions(tar_format=args.tar_format, strip_components=args.strip_components)
     ctx = Context(args)
-    with ctx.repository(location, lock="shared") as repo:
+    with ctx.repository(location, lock="shared", reads_only=True) as repo:
         entry = ArchiveList(repo).get(name)
         matcher = path_matcher(args)
         exporter = TarExporter(repo, options, reporter)

@@ -51,7 +51,7 @@ def run(args) -> int:
         stdout=sys.stdout.buffer if args.stdout else None,
     )
     ctx = Context(args)
-    with ctx.repository(location, lock="shared") as repo:
+    with ctx.repository(location, lock="shared", reads_only=True) as repo:
         entry = ArchiveList(repo).get(name)
         matcher = path_matcher(args)
         Extractor(repo, options, reporter).run(entry, matcher)

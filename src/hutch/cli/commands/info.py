@@ -19,7 +19,7 @@ def register(sub, common):
 
 def run(args) -> int:
     location, name = resolve(args)
-    with Context(args).repository(location, lock="shared") as repo:
+    with Context(args).repository(location, lock="shared", reads_only=True) as repo:
         archives = ArchiveList(repo)
         entries = [archives.get(name)] if name else archives.list()
         if args.json:

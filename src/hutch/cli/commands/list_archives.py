@@ -52,7 +52,7 @@ def run(args) -> int:
     location, name = resolve(args)
     ctx = Context(args)
     out = sys.stdout
-    with ctx.repository(location, lock="shared") as repo:
+    with ctx.repository(location, lock="shared", reads_only=True) as repo:
         archives = ArchiveList(repo)
         if name is None:
             entries = archives.list()

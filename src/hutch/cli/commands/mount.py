@@ -105,7 +105,7 @@ def _daemonize(serve) -> int:
 def _serve(args, location: str, name: str | None, options: dict, on_mounted) -> int:
     ctx = Context(args)
     rc = 0
-    with ctx.repository(location, lock="shared") as repo:
+    with ctx.repository(location, lock="shared", reads_only=True) as repo:
         archives = ArchiveList(repo)
         if name is not None:
             entries = [archives.get(name)]

@@ -88,7 +88,7 @@ def run(args) -> int:
     location, _ = resolve(args)
     policy = policy_from_args(args)
     select = archive_matcher(args.match_archives)
-    with Context(args).repository(location, lock="shared") as repo:
+    with Context(args).repository(location, lock="shared", reads_only=args.dry_run) as repo:
         # A client that may not delete learns that first, whatever it asked.
         if not args.dry_run:
             require_delete_permission(repo.store, "prune")

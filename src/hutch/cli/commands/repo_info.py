@@ -19,7 +19,7 @@ def register(sub, common):
 
 def run(args) -> int:
     location, _ = resolve(args)
-    with Context(args).repository(location, lock="shared") as repo:
+    with Context(args).repository(location, lock="shared", reads_only=True) as repo:
         packs = repo.store.list("packs")
         archives = ArchiveList(repo).list()
         info = {

@@ -136,6 +136,8 @@ def check_archives(
 
 def _check_archive(reader: ChunkReader, entry: ArchiveEntry, present, findings) -> ArchiveState:
     state = ArchiveState([], 0, 0)
+    if note := repair_note(entry):
+        findings.warn(note)
     scan = ItemScan(reader, entry)
     for item in scan:
         status, lost = _item_state(item, present)
@@ -229,7 +231,11 @@ def _repair_archive(
     finally:
         writer.close()
     fields = entry.to_dict()
-    fields.update(items=items, comment=_note(entry.comment, damaged, scan.lost_parts))
+    fields.update(
+        items=items,
+        comment=_note(entry.comment, damaged, scan.lost_parts),
+        repaired=_repair_record(entry.repaired, len(damaged), scan.lost_parts),
+    )
     repaired = ArchiveEntry(**fields)
     archives.delete(entry)  # soft: the original stays until compact
     archives.add(repaired)
@@ -243,6 +249,38 @@ def _repair_archive(
     findings.fixed(
         f"archive {entry.name}: rewritten ({'; '.join(parts)}); the old version stays in "
         "deleted/ until the next compact"
+    )
+
+
+def _repair_record(before: dict, damaged: int, lost_parts: int) -> dict:
+    """What the archive has lost so far: parts of its file list stay lost
+    (their files are gone for good); damaged files may heal."""
+    lost = _count(before, "lost_parts") + lost_parts
+    if not lost and not damaged:
+        return {}
+    return {"date": datetime.date.today().isoformat(), "lost_parts": lost, "damaged_files": damaged}
+
+
+def _count(record: dict, key: str) -> int:
+    value = record.get(key, 0)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def repair_note(entry: ArchiveEntry) -> str | None:
+    """What an earlier check --repair lost of this archive, for everything
+    that reads it; None for an archive that was never damaged."""
+    record = entry.repaired if isinstance(entry.repaired, dict) else {}
+    lost, damaged = _count(record, "lost_parts"), _count(record, "damaged_files")
+    if not lost and not damaged:
+        return None
+    parts = []
+    if lost:
+        parts.append(f"{lost} piece(s) of its file list were lost, with the files listed in them")
+    if damaged:
+        parts.append(f"{damaged} file(s) hold zeros where their data was lost")
+    return (
+        f"archive {entry.name} is incomplete: 'hutch check --repair' repaired it on "
+        f"{record.get('date', 'an unknown day')}; {'; '.join(parts)}"
     )
 
 

@@ -51,11 +51,16 @@ class ArchiveEntry:
     chunker_params: str = ""
     stats: dict = field(default_factory=dict)
     series: bytes = b""
+    # What check --repair lost of it (date, lost_parts, damaged_files); only
+    # stored when there is something to say.
+    repaired: dict = field(default_factory=dict)
     id: bytes = b""  # the store name's id; not part of the stored dict
 
     def to_dict(self) -> dict:
         d = dict(self.__dict__)
         del d["id"]
+        if not d["repaired"]:
+            del d["repaired"]
         return d
 
 

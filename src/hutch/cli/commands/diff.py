@@ -8,7 +8,7 @@ import time
 from ...archive.diff import DiffOptions, ItemDiff, diff_archives, walk_key
 from ...repo.archives import ArchiveList
 from ...repo.reader import ChunkReader
-from ..args import add_command, add_location, add_patterns, path_matcher, resolve
+from ..args import add_command, add_location, add_patterns, path_matcher, report_repaired, resolve
 from ..context import Context
 
 HELP = """Show what changed between REPO::ARCHIVE1 and ARCHIVE2 (both in REPO).
@@ -59,7 +59,7 @@ def run(args) -> int:
                 out.write(json_line(diff) if args.json_lines else text_line(diff))
         finally:
             reader.close()
-    return 0
+    return report_repaired([old, new])
 
 
 def json_line(diff: ItemDiff) -> str:

@@ -4,7 +4,15 @@ import sys
 
 from ...archive.tar_export import FORMATS, TarExporter, TarExportOptions, open_output
 from ...repo.archives import ArchiveList
-from ..args import add_command, add_location, add_patterns, exit_code, path_matcher, resolve
+from ..args import (
+    add_command,
+    add_location,
+    add_patterns,
+    exit_code,
+    path_matcher,
+    report_repaired,
+    resolve,
+)
 from ..context import Context
 from ..output import TextReporter
 
@@ -60,6 +68,7 @@ def run(args) -> int:
     with ctx.repository(location, lock="shared", reads_only=True) as repo:
         entry = ArchiveList(repo).get(name)
         matcher = path_matcher(args)
+        report_repaired([entry], reporter.warning)
         exporter = TarExporter(repo, options, reporter)
         # Opened only now: a missing archive must not leave an empty FILE behind.
         with open_output(args.file, args.tar_filter, sys.stdout.buffer) as out:

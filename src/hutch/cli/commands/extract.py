@@ -4,7 +4,15 @@ import sys
 
 from ...archive.extract import ExtractOptions, Extractor
 from ...repo.archives import ArchiveList
-from ..args import add_command, add_location, add_patterns, exit_code, path_matcher, resolve
+from ..args import (
+    add_command,
+    add_location,
+    add_patterns,
+    exit_code,
+    path_matcher,
+    report_repaired,
+    resolve,
+)
 from ..context import Context
 from ..output import TextReporter
 
@@ -54,6 +62,7 @@ def run(args) -> int:
     with ctx.repository(location, lock="shared", reads_only=True) as repo:
         entry = ArchiveList(repo).get(name)
         matcher = path_matcher(args)
+        report_repaired([entry], reporter.warning)
         Extractor(repo, options, reporter).run(entry, matcher)
         if options.stdout is not None:
             options.stdout.flush()

@@ -17,6 +17,7 @@ from ..args import (
     format_line,
     path_matcher,
     report_damaged_archives,
+    report_repaired,
     resolve,
 )
 from ..context import Context
@@ -108,7 +109,7 @@ def run(args) -> int:
                     out.write(format_line(fmt, fields))
         finally:
             reader.close()
-    return 0
+    return report_repaired([entry])
 
 
 def file_fields(item: dict) -> dict:

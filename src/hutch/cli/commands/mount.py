@@ -13,6 +13,7 @@ from ..args import (
     add_patterns,
     path_matcher,
     report_damaged_archives,
+    report_repaired,
     resolve,
 )
 from ..context import Context
@@ -112,6 +113,7 @@ def _serve(args, location: str, name: str | None, options: dict, on_mounted) -> 
         else:
             entries = archives.list()
             rc = report_damaged_archives(archives)
+        rc = max(rc, report_repaired(entries))
         matcher = path_matcher(args)
         fs = fusefs.HutchFS(
             repo,

@@ -28,6 +28,7 @@ from ..repo.archives import ArchiveEntry, ArchiveList, check_archive_name
 from ..repo.repository import Repository
 from ..repo.writer import RepoWriter
 from .filescache import FilesCache, cache_name
+from .flags import add_flags
 from .item import item_from_stat, read_xattrs
 from .itemstream import ItemStreamWriter
 from .patterns import PatternMatcher
@@ -51,6 +52,7 @@ class CreateOptions:
     numeric_ids: bool = False
     exclude_caches: bool = False
     exclude_if_present: list[bytes] = field(default_factory=list)
+    exclude_nodump: bool = False
     read_special: bool = False
     dry_run: bool = False
     comment: str = ""
@@ -235,6 +237,7 @@ class ArchiveCreator:
                 item["hlid"] = hlid
                 item["size"] = st.st_size
                 read_xattrs(fs_path, item)  # every link shows the inode's xattrs and ACLs
+                add_flags(fs_path, st, item)
                 self.stats.nfiles += 1
                 self._enqueue(_Pending(item, "h"))
                 return
@@ -253,6 +256,7 @@ class ArchiveCreator:
         chunks = self.files_cache.lookup(path, st)
         if chunks is not None and all(bytes(c[0]) in self.repo.index for c in chunks):
             read_xattrs(fs_path, item)
+            add_flags(fs_path, st, item)
             item["size"] = st.st_size
             self.stats.original_size += st.st_size
             self._enqueue(_Pending(item, "U", chunks=[[bytes(i), n] for i, n in chunks]))
@@ -262,6 +266,7 @@ class ArchiveCreator:
         with _open_for_reading(fs_path) as f:
             before = os.fstat(f.fileno())
             read_xattrs(fs_path, item)
+            add_flags(fs_path, before, item, f.fileno())
             try:
                 size = self._read_chunks(f, pending, path)
             except OSError:

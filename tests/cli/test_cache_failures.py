@@ -1,7 +1,8 @@
 """End to end: a cache folder that cannot be written (full disk, immutable,
 a folder where a file should be, a file where the folder should be) never
 stops list, extract, create or check. Each warns once, naming the cache
-file, finishes with exit code 1, and no source file is blamed."""
+file, finishes with exit code 1, and no source file is blamed. (A full
+disk under the repository itself stops a backup, cleanly.)"""
 
 import contextlib
 import os
@@ -152,3 +153,18 @@ def test_partial_check_without_a_writable_cache(hutch, repo, source, tmp_path):
         check=1,
     )
     assert_clean_error(r, str(not_a_folder), "going on without the cache")
+
+
+def test_repository_on_a_full_disk(hutch, source, tmp_path, full_disk):
+    """Not the cache, the repository: the backup stops with one clear line
+    that blames the disk, not a source file, and leaves nothing behind."""
+    repo = full_disk / "repo"
+    hutch("repo-create", "-e", "repokey", repo, check=0)
+    hutch("create", f"{repo}::small", ".", cwd=source, check=0)
+    (source / "big").write_bytes(os.urandom(400_000))
+    r = hutch("create", f"{repo}::big", ".", cwd=source, check=2)
+    assert_clean_error(r, "No space left on device")
+    assert "b'" not in r.err and "big:" not in r.err, r.err
+    assert hutch("list", "--short", repo, check=0).out == "small\n"
+    leftovers = [n for _, _, names in os.walk(repo) for n in names if n.startswith(".tmp")]
+    assert not leftovers

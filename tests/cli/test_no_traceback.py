@@ -19,7 +19,7 @@ import tarfile
 import tempfile
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -29,6 +29,7 @@ from ..conftest import assert_clean_error
 
 KINDS = ("file", "folder", "missing", "unwritable")
 CASE_TIMEOUT = 30.0
+PARALLEL = 4  # runs at a time: most of a run is waiting for the disk
 # Positional arguments by metavar: how to fill them for a run that would work.
 POSITIONAL = {
     "REPO": lambda w: [w.repo],
@@ -44,6 +45,7 @@ POSITIONAL = {
 }
 # Arguments that name something on this machine, by metavar (positional or
 # option); the value that works for each command that has one.
+MAKERS = ("create", "import-tar", "pull")  # they name a new archive
 PATHS = {"PATH", "FILE", "TARFILE", "MOUNTPOINT", "DIR", "TIMESTAMP", "REPO", "REPO::ARCHIVE"}
 PATHS |= {"REPO[::ARCHIVE]", "REPO COMMAND ARGS"}
 COMMON = {"--remote-path", "--rsh", "--socket", "--debug-topic"}  # for remote repositories
@@ -67,20 +69,63 @@ class Outcome:
     internal: str  # tracebacks that main() rendered as "internal error"
 
 
-def run_forked(argv, cwd, env=None, closed=()) -> Outcome:
-    """hutch's main(argv) in a child process, with the standard descriptors
-    in `closed` closed (and sys.stdin etc. None, as Python sets them)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        with tempfile.TemporaryFile() as internal:
-            pid = os.fork()
-            if pid == 0:
-                _child(argv, cwd, env or {}, closed, out, err, internal)
-            rc = _wait(pid)
-            for f in (out, err, internal):
-                f.seek(0)
-            return Outcome(
-                rc, out.read(), err.read().decode(errors="replace"), internal.read().decode()
-            )
+@dataclass
+class Case:
+    argv: list
+    what: str
+    env: dict = field(default_factory=dict)
+    closed: tuple = ()
+
+    @property
+    def stderr_open(self) -> bool:
+        return 2 not in self.closed
+
+
+class _Running:
+    """A child running one case, and the files that take its output."""
+
+    def __init__(self, case: Case, cwd):
+        self.files = [tempfile.TemporaryFile() for _ in range(3)]  # out, err, internal
+        self.started = time.monotonic()
+        self.pid = os.fork()
+        if self.pid == 0:
+            _child(case.argv, cwd, case.env, case.closed, *self.files)
+
+    def outcome(self, rc: int | None) -> Outcome:
+        texts = []
+        for f in self.files:
+            f.seek(0)
+            texts.append(f.read())
+            f.close()
+        out, err, internal = texts
+        return Outcome(rc, out, err.decode(errors="replace"), internal.decode())
+
+
+def run_forked(cases: list[Case], cwd, parallel: int = PARALLEL) -> list[Outcome]:
+    """hutch's main(argv) for each case in a child process, a few at a
+    time, with the standard descriptors in `closed` closed (and sys.stdin
+    etc. None, as Python sets them)."""
+    outcomes: list[Outcome | None] = [None] * len(cases)
+    waiting = list(enumerate(cases))
+    running: dict[int, tuple[int, _Running]] = {}
+    while waiting or running:
+        while waiting and len(running) < parallel:
+            index, case = waiting.pop(0)
+            child = _Running(case, cwd)
+            running[child.pid] = (index, child)
+        for pid, (index, child) in list(running.items()):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                outcomes[index] = child.outcome(os.waitstatus_to_exitcode(status))
+            elif time.monotonic() - child.started > CASE_TIMEOUT:
+                os.killpg(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                outcomes[index] = child.outcome(None)
+            else:
+                continue
+            del running[pid]
+        time.sleep(0.005)
+    return outcomes
 
 
 def _child(argv, cwd, env, closed, out, err, internal) -> None:
@@ -135,19 +180,6 @@ def _child(argv, cwd, env, closed, out, err, internal) -> None:
         os._exit(99)
 
 
-def _wait(pid: int) -> int | None:
-    deadline = time.monotonic() + CASE_TIMEOUT
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.waitstatus_to_exitcode(status)
-        if time.monotonic() > deadline:
-            os.killpg(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            return None
-        time.sleep(0.01)
-
-
 class World:
     """Template repositories and paths of every kind, copied per run."""
 
@@ -176,6 +208,7 @@ class World:
         self._freeze(self.frozen)
         self.repo = ""
         self.runs = 0
+        self.missing = 0
 
     def _freeze(self, path) -> None:
         if self.immutable:
@@ -197,8 +230,9 @@ class World:
             return str(self.file)
         if kind == "folder":
             return str(self.folder)
-        if kind == "missing":  # a command may create it: new for every run
-            return str(self.tmp / f"missing-{self.runs}" / "deeper")
+        if kind == "missing":  # a command may create it: new every time
+            self.missing += 1
+            return str(self.tmp / f"missing-{self.missing}" / "deeper")
         return str(self.frozen if repository else self.locked / "new")
 
     def template(self, mode: str):
@@ -217,9 +251,21 @@ class World:
         self.repo = str(path)
         return self.repo
 
-    def run(self, argv, env=None, closed=()) -> Outcome:
+    def case(self, argv, what: str, env=None, closed=()) -> Case:
         env = {"HUTCH_RSH": "false", **(env or {})}
-        return run_forked([str(a) for a in argv], self.source, env, closed)
+        return Case([str(a) for a in argv], what, env, closed)
+
+    def run(self, argv, env=None, closed=()) -> Outcome:
+        return run_forked([self.case(argv, "", env, closed)], self.source)[0]
+
+    def walk(self, cases: list[Case]) -> None:
+        """Run every case; fail listing every case that went wrong."""
+        found = []
+        for case, outcome in zip(cases, run_forked(cases, self.source), strict=True):
+            problem = _problem(outcome, case.stderr_open)
+            if problem:
+                found.append(f"{case.what}:\n    " + problem.strip().splitlines()[-1])
+        assert not found, f"{len(found)} of {len(cases)} runs failed:\n" + "\n".join(found)
 
 
 @pytest.fixture
@@ -263,6 +309,8 @@ def _working_args(words, parser, world) -> tuple[list, list]:
                 values = []
         elif metavar in POSITIONAL:
             values = POSITIONAL[metavar](world)
+            if metavar == "REPO::ARCHIVE" and words[0] in MAKERS:
+                values = [f"{world.repo}::new"]
         else:
             raise AssertionError(f"teach this test the positional {metavar!r} of {words}")
         if metavar in PATHS and values:
@@ -310,56 +358,36 @@ def _problem(outcome: Outcome, stderr_open: bool = True) -> str | None:
     return None
 
 
-class Problems:
-    """Every failing case of a walk, reported together at the end."""
-
-    def __init__(self):
-        self.found: list[str] = []
-        self.cases = 0
-
-    def check(self, outcome: Outcome, what: str, stderr_open: bool = True) -> None:
-        self.cases += 1
-        problem = _problem(outcome, stderr_open)
-        if problem:
-            self.found.append(f"{what}:\n    " + problem.strip().splitlines()[-1])
-
-    def assert_none(self) -> None:
-        assert not self.found, f"{len(self.found)} of {self.cases} runs failed:\n" + "\n".join(
-            self.found
-        )
-
-
 def test_every_command_with_closed_standard_streams(world):
-    problems = Problems()
+    cases = []
     for words, parser in commands():
         for closed in (0, 1, 2):
             world.fresh_repo()
             argv, _ = _working_args(words, parser, world)
-            outcome = world.run(argv, closed=(closed,))
             what = f"{' '.join(argv)} with fd {closed} closed"
-            problems.check(outcome, what, stderr_open=closed != 2)
-    problems.assert_none()
+            cases.append(world.case(argv, what, closed=(closed,)))
+    world.walk(cases)
 
 
 def test_every_path_argument_of_every_command(world):
-    problems = Problems()
+    cases = []
     for words, parser in commands():
-        for kind in KINDS:
-            world.fresh_repo()
-            argv, paths = _working_args(words, parser, world)
-            for where, metavar in paths:
+        _, paths = _working_args(words, parser, world)
+        for where, metavar in paths:
+            for kind in KINDS:
                 if (words[0], metavar if isinstance(where, int) else where, kind) in SERVES:
                     continue
-                bad = list(argv)
+                world.fresh_repo()  # every run changes its own repository
+                argv, _ = _working_args(words, parser, world)
                 value = world.path(kind, repository=metavar.startswith("REPO"))
                 if isinstance(where, int):
                     if metavar in ("REPO::ARCHIVE", "REPO[::ARCHIVE]"):
-                        value += "::a"
-                    bad[where] = value
+                        value += "::" + argv[where].rsplit("::", 1)[1]
+                    argv[where] = value
                 else:
-                    bad += [where, value]
-                problems.check(world.run(bad), f"{' '.join(bad)} ({kind})")
-    problems.assert_none()
+                    argv += [where, value]
+                cases.append(world.case(argv, f"{' '.join(argv)} ({kind})"))
+    world.walk(cases)
 
 
 def test_environment_directories_of_every_kind(world):
@@ -370,16 +398,16 @@ def test_environment_directories_of_every_kind(world):
         ("key", "export", "{repo}"),
         ("repo-create", "-e", "keyfile", "{new}"),
     ]
-    problems = Problems()
+    cases = []
     for variable, modes in ENVIRONMENT.items():
         for kind in KINDS:
             for mode in modes:
-                repo = world.fresh_repo(mode)
                 for words in checks:
+                    repo = world.fresh_repo(mode)
                     argv = [w.format(repo=repo, new=f"{repo}-new") for w in words]
-                    outcome = world.run(argv, env={variable: world.path(kind)})
-                    problems.check(outcome, f"{variable}={kind}: {' '.join(argv)} ({mode})")
-    problems.assert_none()
+                    env = {variable: world.path(kind)}
+                    cases.append(world.case(argv, f"{variable}={kind}: {' '.join(argv)}", env))
+    world.walk(cases)
 
 
 @pytest.mark.parametrize(

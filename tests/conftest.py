@@ -26,6 +26,11 @@ PASSPHRASE = "test passphrase"
 UNPRIVILEGED = ("setpriv", "--bounding-set=-all", "--inh-caps=-all") if os.geteuid() == 0 else ()
 
 
+def faketime(offset: str) -> tuple[str, ...]:
+    """A prefix that runs a command with its clock moved, e.g. "-3d" (libfaketime)."""
+    return ("faketime", "-f", offset)
+
+
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path, monkeypatch):
     for name in list(os.environ):

@@ -11,7 +11,7 @@ from hutch.archive.itemstream import iter_items
 from hutch.repo.archives import ArchiveList
 from hutch.repo.reader import ChunkReader
 
-from ..conftest import HUTCH, assert_clean_error, open_repository
+from ..conftest import HUTCH, assert_clean_error, faketime, open_repository
 
 
 def _names(hutch, repo) -> list[str]:
@@ -29,7 +29,7 @@ def _repo_size(repo) -> int:
 @pytest.fixture
 def dated(hutch, repo, tmp_path):
     """Archives of a tree holding one new file each time, made on given days
-    (--timestamp)."""
+    (the clock moved: prune goes by when archives arrived)."""
     src = tmp_path / "src"
     src.mkdir()
     days = ["2023-12-30", "2023-12-31", "2024-01-01", "2024-01-01", "2024-01-02"]
@@ -38,7 +38,14 @@ def dated(hutch, repo, tmp_path):
             old.unlink()
         (src / f"file-{i}").write_bytes(os.urandom(300_000))
         stamp = f"{day}T{10 + i:02d}:00:00"
-        hutch("create", "--timestamp", stamp, f"{repo}::backup-{i}", ".", cwd=src, check=0)
+        hutch(
+            "create",
+            f"{repo}::backup-{i}",
+            ".",
+            cwd=src,
+            prefix=faketime(f"@{stamp.replace('T', ' ')}"),
+            check=0,
+        )
     return src
 
 

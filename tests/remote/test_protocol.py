@@ -15,7 +15,7 @@ from hutch.remote.server import ServeOptions, Session
 from hutch.store.local import LocalStore
 
 
-def _serve(data: bytes, options: ServeOptions) -> list[dict]:
+def serve_in_process(data: bytes, options: ServeOptions) -> list[dict]:
     """Run a session over `data`; return the server's replies."""
     inp = io.BytesIO(data)
     out = io.BytesIO()
@@ -43,28 +43,28 @@ def test_requests_are_answered_in_order(tmp_path):
         protocol.encode({"i": i, "m": m, "a": a, **({"b": b"1"} if m == "put" else {})})
         for i, (m, a) in enumerate(
             [
-                ("put", ["config/x"]),
-                ("get", ["config/x"]),
-                ("get", ["config/nope"]),
+                ("put", ["config/config"]),
+                ("get", ["config/config"]),
+                ("get", ["archives/" + "0" * 64]),
                 ("list", ["config"]),
                 ("frobnicate", []),
                 ("get", ["../../etc/passwd"]),
             ]
         )
     )
-    replies = _serve(data, ServeOptions(restrict_to_paths=[str(tmp_path)]))
+    replies = serve_in_process(data, ServeOptions(restrict_to_paths=[str(tmp_path)]))
     assert replies[0]["version"] == 1
     assert [r["i"] for r in replies[1:]] == list(range(6))
     assert replies[2]["b"] == b"1"  # object data travels as the payload
     assert replies[3]["e"]["type"] == "ObjectNotFound"
-    assert replies[4]["r"] == [["config/x", 1]]
+    assert replies[4]["r"] == [["config/config", 1]]
     assert "unknown method" in replies[5]["e"]["msg"]
     assert replies[6]["e"]["type"] == "UsageError"
 
 
 def test_version_mismatch_is_explained(tmp_path):
     data = protocol.encode({"hello": "hutch", "versions": [99], "repo": str(tmp_path)})
-    (reply,) = _serve(data, ServeOptions())
+    (reply,) = serve_in_process(data, ServeOptions())
     assert "protocol versions differ" in reply["error"]["msg"]
 
 
@@ -72,15 +72,15 @@ def test_oversized_frame_closes_the_connection(tmp_path):
     repo = tmp_path / "repo"
     LocalStore(str(repo)).create()
     data = _hello(repo) + struct.pack(">II", protocol.MAX_FRAME + 1, 0) + b"x" * 100
-    replies = _serve(data, ServeOptions())
+    replies = serve_in_process(data, ServeOptions())
     assert len(replies) == 1  # the hello's answer, then the server hung up
 
 
 def test_outside_a_repository_nothing_is_written(tmp_path):
     folder = tmp_path / "not-a-repo"
     folder.mkdir()
-    data = _hello(folder) + protocol.encode({"i": 1, "m": "put", "a": ["locks/x"], "b": b"1"})
-    replies = _serve(data, ServeOptions())
+    data = _hello(folder) + protocol.encode({"i": 1, "m": "put", "a": ["config/config"], "b": b"1"})
+    replies = serve_in_process(data, ServeOptions())
     assert replies[1]["e"]["type"] == "UsageError"
     assert os.listdir(folder) == []
 
@@ -122,7 +122,7 @@ def test_fuzz_server_input(tmp_path, garbage, cut):
         LocalStore(str(repo)).create()
     before = _files_under(tmp_path) - _files_under(repo)
     data = (_hello(repo) + garbage)[: len(_hello(repo)) + cut]
-    replies = _serve(data, ServeOptions(restrict_to_paths=[str(repo)]))
+    replies = serve_in_process(data, ServeOptions(restrict_to_paths=[str(repo)]))
     for reply in replies[1:]:
         assert set(reply) in ({"i", "r"}, {"i", "e"})
     assert _files_under(tmp_path) - _files_under(repo) == before
@@ -130,4 +130,4 @@ def test_fuzz_server_input(tmp_path, garbage, cut):
 
 def test_random_bytes_instead_of_hello(tmp_path):
     for data in (b"", b"\x00", b"GET / HTTP/1.0\r\n\r\n", msgpack.packb([1, 2, 3])):
-        assert _serve(data, ServeOptions()) == []
+        assert serve_in_process(data, ServeOptions()) == []

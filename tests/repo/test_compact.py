@@ -172,7 +172,7 @@ def test_damaged_archive_entry_stops_compact_before_anything_changes(three_archi
 def _segments_listing_missing_packs(path) -> dict:
     repo = open_repo(path)
     try:
-        return scan_pack_table(repo.store, repo.cipher, read_headers=False).missing
+        return scan_pack_table(repo.store, repo.cipher, headers="none").missing
     finally:
         repo.close()
 

@@ -219,7 +219,7 @@ def test_unreadable_time_is_never_pruned():
     archives.append(ArchiveEntry(name="odd", items=[], time="yesterday", id=b"odd"))
     plan = plan_prune(archives, RetentionPolicy(last=1), NOW, tz=UTC)
     assert _decisions(plan) == {
-        "odd": "time unreadable",
+        "odd": "time unknown",
         "2024-01-02T10:00": "last #1",
         "2024-01-01T10:00": None,
     }

@@ -9,6 +9,17 @@ import pytest
 
 from hutch.errors import ObjectExists, ObjectNotFound, RepositoryExists, UsageError
 from hutch.store.memory import MemoryStore
+from hutch.store.schema import content_name
+
+
+def pack(data: bytes) -> str:
+    """The name of a pack holding `data`: packs are named by their hash."""
+    return "packs/" + content_name(data)
+
+
+def archive(label: str) -> str:
+    """A canonical archive name for a label."""
+    return "archives/" + content_name(label.encode())
 
 
 def test_create_exists_destroy(new_store):
@@ -23,10 +34,11 @@ def test_create_exists_destroy(new_store):
 
 
 def test_put_get_roundtrip(store):
+    data = os.urandom(100_000)
     blobs = {
-        "packs/" + "ab" * 32: os.urandom(100_000),
-        "index/seg1": b"",
-        "archives/x": bytes(range(256)),
+        pack(data): data,
+        "index/" + content_name(b""): b"",
+        archive("x"): bytes(range(256)),
         "config/config": b"\x00\n\r",
     }
     for name, data in blobs.items():
@@ -38,60 +50,64 @@ def test_put_get_roundtrip(store):
 
 
 def test_put_never_overwrites_unless_asked(store):
-    store.put("archives/a", b"first")
+    a, new = archive("a"), archive("new")
+    store.put(a, b"first")
     with pytest.raises(ObjectExists):
-        store.put("archives/a", b"second")
-    assert store.get("archives/a") == b"first"
-    store.put("archives/a", b"third", overwrite=True)
-    assert store.get("archives/a") == b"third"
-    store.put("archives/new", b"new", overwrite=True)  # overwrite of nothing creates
-    assert store.get("archives/new") == b"new"
+        store.put(a, b"second")
+    assert store.get(a) == b"first"
+    store.put(a, b"third", overwrite=True)
+    assert store.get(a) == b"third"
+    store.put(new, b"new", overwrite=True)  # overwrite of nothing creates
+    assert store.get(new) == b"new"
 
 
 def test_get_byte_ranges_and_short_reads(store):
     data = bytes(range(256)) * 4
-    store.put("packs/p", data)
-    assert store.get("packs/p", 10, 20) == data[10:30]
-    assert store.get("packs/p", 1000) == data[1000:]
-    assert store.get("packs/p", 1000, 100) == data[1000:]  # cut at the end, not padded
-    assert store.get("packs/p", 2000, 10) == b""
-    assert store.get("packs/p", 0, 0) == b""
-    requests = [("packs/p", 0, 4), ("packs/p", 1020, None), ("packs/p", 5, 1)]
+    p = pack(data)
+    store.put(p, data)
+    assert store.get(p, 10, 20) == data[10:30]
+    assert store.get(p, 1000) == data[1000:]
+    assert store.get(p, 1000, 100) == data[1000:]  # cut at the end, not padded
+    assert store.get(p, 2000, 10) == b""
+    assert store.get(p, 0, 0) == b""
+    requests = [(p, 0, 4), (p, 1020, None), (p, 5, 1)]
     assert store.get_many(requests) == [data[:4], data[1020:], data[5:6]]
 
 
 def test_missing_objects(store):
     with pytest.raises(ObjectNotFound):
-        store.get("archives/none")
+        store.get(archive("none"))
     with pytest.raises(ObjectNotFound):
-        store.get("packs/none", 5, 5)
+        store.get(pack(b"none"), 5, 5)
     with pytest.raises(ObjectNotFound):
-        store.delete("archives/none")
+        store.delete(archive("none"))
     with pytest.raises(ObjectNotFound):
-        store.info("archives/none")
+        store.info(archive("none"))
 
 
 def test_delete(store):
-    store.put("locks/l", b"lock")
-    store.delete("locks/l")
+    name = archive("l")
+    store.put(name, b"gone")
+    store.delete(name)
     with pytest.raises(ObjectNotFound):
-        store.get("locks/l")
-    assert store.list("locks") == []
-    store.put("locks/l", b"again")  # the name is free again
-    assert store.get("locks/l") == b"again"
+        store.get(name)
+    assert store.list("archives") == []
+    store.put(name, b"again", overwrite=True)  # the name is free again
+    assert store.get(name) == b"again"
 
 
 def test_list_per_namespace(store):
-    packs = {f"packs/{i:02x}" + "0" * 62: os.urandom(i) for i in range(0, 256, 13)}
+    packs = {pack(d): d for d in (os.urandom(i) for i in range(0, 256, 13))}
     for name, data in packs.items():
         store.put(name, data)
-    store.put("index/a", b"12345")
-    store.put("archives/b", b"")
+    segment = "index/" + content_name(b"12345")
+    store.put(segment, b"12345")
+    store.put(archive("b"), b"")
     assert {(i.name, i.size) for i in store.list("packs")} == {
         (n, len(d)) for n, d in packs.items()
     }
-    assert [(i.name, i.size) for i in store.list("index")] == [("index/a", 5)]
-    assert [i.name for i in store.list("archives")] == ["archives/b"]
+    assert [(i.name, i.size) for i in store.list("index")] == [(segment, 5)]
+    assert [i.name for i in store.list("archives")] == [archive("b")]
     assert store.list("deleted") == []
 
 
@@ -122,12 +138,12 @@ def test_invalid_names_are_refused(store):
 
 def test_list_never_shows_partial_objects(store):
     size = 2 * 1024 * 1024
-    names = [f"packs/{i:064x}" for i in range(8)]
+    contents = [bytes([i]) * size for i in range(8)]
     seen_sizes = []
 
     def writer():
-        for name in names:
-            store.put(name, bytes(size))
+        for data in contents:
+            store.put(pack(data), data)
 
     thread = threading.Thread(target=writer)
     thread.start()
@@ -137,7 +153,7 @@ def test_list_never_shows_partial_objects(store):
             assert len(store.get(info.name)) == size
     thread.join()
     assert all(s == size for s in seen_sizes)
-    assert len(store.list("packs")) == len(names)
+    assert len(store.list("packs")) == len(contents)
 
 
 def test_concurrent_puts_of_one_name_leave_one_winner(store):
@@ -145,7 +161,7 @@ def test_concurrent_puts_of_one_name_leave_one_winner(store):
 
     def put(i):
         try:
-            store.put("archives/same", str(i).encode() * 100_000)
+            store.put(archive("same"), str(i).encode() * 100_000)
             results.append(("ok", i))
         except ObjectExists:
             results.append(("exists", i))
@@ -157,31 +173,34 @@ def test_concurrent_puts_of_one_name_leave_one_winner(store):
         t.join()
     winners = [i for what, i in results if what == "ok"]
     assert len(winners) == 1 and len(results) == 8
-    assert store.get("archives/same") == str(winners[0]).encode() * 100_000
+    assert store.get(archive("same")) == str(winners[0]).encode() * 100_000
 
 
 def test_leftovers_of_interrupted_puts(store, tmp_path):
     """What a put killed mid-write leaves is listed (not as an object) and
     removed only once it is old enough: a put still writing keeps its file."""
-    store.put("packs/" + "ab" * 32, b"pack")
+    name = pack(b"pack")
+    store.put(name, b"pack")
     assert store.leftovers() == []
     if isinstance(store, MemoryStore):
         return  # its puts are one assignment: nothing to leave behind
+    fan = name[6:8]
     root = tmp_path / "store"  # where every file-backed backend of conftest keeps it
-    old = root / "packs" / "ab" / ".tmp-killed"
+    old = root / "packs" / fan / ".tmp-killed"
     old.write_bytes(b"x" * 1000)
     os.utime(old, (time.time() - 7200, time.time() - 7200))
     young = root / "index" / ".tmp-writing"
     young.write_bytes(b"y" * 10)
-    assert [i.name for i in store.list("packs")] == ["packs/" + "ab" * 32]
+    assert [i.name for i in store.list("packs")] == [name]
     found = {x.name: x for x in store.leftovers()}
-    assert set(found) == {"packs/ab/.tmp-killed", "index/.tmp-writing"}
-    assert found["packs/ab/.tmp-killed"].size == 1000
-    assert found["packs/ab/.tmp-killed"].age >= 7000 and found["index/.tmp-writing"].age < 600
+    assert set(found) == {f"packs/{fan}/.tmp-killed", "index/.tmp-writing"}
+    assert found[f"packs/{fan}/.tmp-killed"].size == 1000
+    assert found[f"packs/{fan}/.tmp-killed"].age >= 7000
+    assert found["index/.tmp-writing"].age < 600
     assert not any(x.removed for x in found.values())
     assert old.exists()
     swept = {x.name: x.removed for x in store.leftovers(remove_older_than=3600)}
-    assert swept == {"packs/ab/.tmp-killed": True, "index/.tmp-writing": False}
+    assert swept == {f"packs/{fan}/.tmp-killed": True, "index/.tmp-writing": False}
     assert not old.exists() and young.exists()
     assert [x.name for x in store.leftovers()] == ["index/.tmp-writing"]
-    assert store.get("packs/" + "ab" * 32) == b"pack"
+    assert store.get(name) == b"pack"

@@ -109,6 +109,13 @@ def check_archives(
     accepts; returns how many were checked."""
     archives = ArchiveList(repo)
     entries = archives.list()
+    for name, group in sorted(archives.duplicates(entries).items()):
+        ids = ", ".join(e.id.hex() for e in group[1:])
+        findings.warn(
+            f"archive name {name!r} is carried by {len(group)} entries: {group[0].id.hex()} "
+            f"arrived first and is the one the name means; {ids} arrived later (another "
+            "client wrote them, or two backups ran at once); name one with 'aid:ID'"
+        )
     for name in sorted(archives.damaged):
         findings.found(f"archive entry {name} is damaged and cannot be read; that archive is lost")
         if repair:
@@ -238,7 +245,7 @@ def _repair_archive(
     )
     repaired = ArchiveEntry(**fields)
     archives.delete(entry)  # soft: the original stays until compact
-    archives.add(repaired)
+    archives.add(repaired, arrival=entry.arrival)  # it keeps its place in time
     parts = []
     if damaged:
         parts.append(f"{len(damaged)} damaged file(s) now hold zeros where data was lost")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from ..errors import IntegrityError
 from ..repo.archives import ArchiveList
-from ..repo.compact import CompactPlan, plan_compact
+from ..repo.compact import CompactPlan, choose_copies, plan_compact
 from ..repo.packtable import scan_pack_table
 from ..repo.reader import ChunkReader
 from ..repo.repository import Repository
@@ -63,6 +63,7 @@ def referenced_chunks(repo: Repository, on_archive=None) -> References:
 def plan_compaction(repo: Repository, threshold: float) -> CompactPlan:
     """Mark, then plan the sweep: what compact would do to `repo` now."""
     refs = referenced_chunks(repo)
-    table = scan_pack_table(repo.store, repo.cipher)
+    table = scan_pack_table(repo.store, repo.cipher, headers="all")
+    chosen = choose_copies(repo, table, refs.needed | refs.healthy)
     deleted = [info.name for info in repo.store.list("deleted")]
-    return plan_compact(table, refs.needed, deleted, threshold, refs.healthy)
+    return plan_compact(table, refs.needed, deleted, threshold, refs.healthy, chosen)

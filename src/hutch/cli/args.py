@@ -6,8 +6,10 @@ from ..archive.check import repair_note
 from ..archive.patterns import PatternMatcher
 from ..archive.report import Reporter
 from ..errors import EXIT_ERROR, EXIT_OK, EXIT_WARNING, UsageError
+from ..remote.server import DEFAULT_IDLE_TIMEOUT
+from ..store.arrivals import MAX_CLIENT_NAME
 from . import location
-from .output import logger
+from .output import logger, printable
 
 
 def add_command(sub, common, name: str, help: str, aliases=()) -> argparse.ArgumentParser:
@@ -125,9 +127,12 @@ def report_repaired(entries, warn=None) -> int:
 
 
 def format_line(fmt: str, fields: dict) -> str:
-    """One --format line; UsageError naming the keys if the format is wrong."""
+    """One --format line, its fields made printable (the format's own text,
+    {NL} included, is the user's); UsageError naming the keys if the format
+    is wrong."""
+    shown = {k: printable(v) if isinstance(v, str) and k != "NL" else v for k, v in fields.items()}
     try:
-        return fmt.format(**fields)
+        return fmt.format(**shown)
     except (KeyError, ValueError, IndexError, AttributeError) as e:
         known = " ".join("{" + k + "}" for k in fields)
         raise UsageError(f"invalid --format {fmt!r} ({e}); known keys: {known}") from None
@@ -139,6 +144,62 @@ def path_matcher(args) -> PatternMatcher:
     patterns narrow the selection further; no PATH selects everything."""
     includes = [p.strip("/") for p in args.paths]
     return build_matcher(args, fallback=not includes, includes=includes)
+
+
+def client_name(text: str) -> str:
+    """A client's name as the server stamps it on archives and prefixes
+    its messages with: printable, no spaces, not an option."""
+    if (
+        not text
+        or len(text) > MAX_CLIENT_NAME
+        or text.startswith("-")
+        or not all(c.isprintable() and not c.isspace() for c in text)
+    ):
+        raise argparse.ArgumentTypeError(
+            f"invalid client name {text!r}: up to {MAX_CLIENT_NAME} printable characters, "
+            "no spaces, not starting with '-'"
+        )
+    return text
+
+
+def add_idle_timeout(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--idle-timeout",
+        metavar="SECONDS",
+        type=float,
+        default=DEFAULT_IDLE_TIMEOUT,
+        help="disconnect a client that sends nothing for SECONDS, releasing its locks "
+        f"(default: {DEFAULT_IDLE_TIMEOUT:g}; 0: never)",
+    )
+
+
+_SIZE_UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15}
+
+
+def parse_size(text: str) -> int:
+    """A size as borg takes it: a number with an optional K, M, G, T or P
+    (powers of 1000), e.g. 500M, 1.5T."""
+    number, unit = text.strip().upper().rstrip("B"), ""
+    if number and number[-1] in _SIZE_UNITS:
+        number, unit = number[:-1], number[-1]
+    try:
+        value = float(number) * _SIZE_UNITS[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid size {text!r}: a number with an optional unit K, M, G, T or P (e.g. 500G)"
+        ) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"invalid size {text!r}: it must be more than zero")
+    return int(value)
+
+
+def add_storage_quota(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--storage-quota",
+        metavar="QUOTA",
+        type=parse_size,
+        help="refuse writes that would make the repository larger than QUOTA (e.g. 500G)",
+    )
 
 
 def exit_code(reporter: Reporter) -> int:

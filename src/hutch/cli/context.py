@@ -9,7 +9,7 @@ from ..errors import StoreReadOnly, UsageError
 from ..remote.open import RemoteOptions, open_store
 from ..repo.lock import Lock
 from ..repo.repository import Repository
-from .output import logger, notices
+from .output import logger, notices, relay_remote_line
 from .passphrase import PassphraseSource
 
 
@@ -58,6 +58,7 @@ class Context:
             remote_path=self.args.remote_path,
             socket_path=self.args.socket or None,
             serve_options=(f"--{level}",) if level in ("info", "debug") else (),
+            on_remote_line=lambda line: relay_remote_line("Remote", line),
         )
         return open_store(location, remote)
 

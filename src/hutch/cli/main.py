@@ -208,7 +208,9 @@ def main(argv: list[str] | None = None) -> None:
         rc = e.code if isinstance(e.code, int) else EXIT_ERROR
     except Exception:
         _ensure_logging()
-        logger.error("internal error, please report it:\n" + traceback.format_exc())
+        logger.error("internal error, please report it:")
+        for line in traceback.format_exc().splitlines():
+            logger.error(line)
         rc = EXIT_ERROR
     if show_rc:
         _ensure_logging()

@@ -1,6 +1,11 @@
 """What the user sees on stderr: log messages at the chosen level (text or
 JSON lines), file lists, a progress line; and the reporter that the core
-calls to report them."""
+calls to report them.
+
+Text that comes from outside never reaches a terminal raw (see
+terminal.py): every text log line passes through `printable`, and so does
+every field a command prints. --json and --json-lines keep the exact text.
+"""
 
 import json
 import logging
@@ -9,8 +14,28 @@ import sys
 import time
 
 from ..archive.report import Reporter
+from ..terminal import printable
 
 logger = logging.getLogger("hutch")
+
+
+class _TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        # A relayed line was made printable once already (relay_remote_line).
+        return (
+            record.getMessage()
+            if getattr(record, "relayed", False)
+            else printable(record.getMessage())
+        )
+
+
+def relay_remote_line(prefix: str, line: str, level: int = logging.WARNING) -> None:
+    """Show a line a remote hutch wrote, attributed to it. A hutch escapes
+    its own output already: control characters are escaped again here,
+    backslashes left alone (they are the remote's escapes)."""
+    finish_progress_line()
+    text = f"{prefix}: {printable(line, backslash=False)}"
+    logger.log(level, text, extra={"relayed": True})
 
 
 class _JsonFormatter(logging.Formatter):
@@ -28,7 +53,7 @@ class _JsonFormatter(logging.Formatter):
 
 def setup_logging(level: str, log_json: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_JsonFormatter() if log_json else logging.Formatter("%(message)s"))
+    handler.setFormatter(_JsonFormatter() if log_json else _TextFormatter())
     logger.handlers[:] = [handler]
     logger.setLevel(level.upper())
     logger.propagate = False
@@ -58,7 +83,6 @@ class TextReporter(Reporter):
         self.show_progress = progress
         self.json_lines = json_lines
         self._last_progress = 0.0
-        self._progress_shown = False
 
     def file_status(self, status: str, path: bytes) -> None:
         if not self.list_files:
@@ -94,22 +118,38 @@ class TextReporter(Reporter):
             return
         self._last_progress = now
         size = counters.get("original_size", 0)
-        path = os.fsdecode(counters.get("path", b""))
-        line = f"{format_size(size)} O {counters.get('nfiles', 0)} N {path}"
-        width = 78
-        if len(line) > width:
-            line = line[: width // 2 - 2] + "..." + line[-(width // 2 - 1) :]
-        sys.stderr.write("\r" + line.ljust(width) + "\r")
-        sys.stderr.flush()
-        self._progress_shown = True
+        path = printable(counters.get("path", b""))
+        show_progress_line(f"{format_size(size)} O {counters.get('nfiles', 0)} N {path}")
 
     def _clear_progress(self) -> None:
-        if self._progress_shown:
-            sys.stderr.write("\r" + " " * 78 + "\r")
-            self._progress_shown = False
+        finish_progress_line()
 
     def finish_progress(self) -> None:
-        self._clear_progress()
+        finish_progress_line()
+
+
+_PROGRESS_WIDTH = 78
+_progress_shown = False
+
+
+def show_progress_line(line: str) -> None:
+    """Show `line` (printable already) as the one progress line on stderr,
+    in place of the previous one."""
+    global _progress_shown
+    width = _PROGRESS_WIDTH
+    if len(line) > width:
+        line = line[: width // 2 - 2] + "..." + line[-(width // 2 - 1) :]
+    sys.stderr.write("\r" + line.ljust(width) + "\r")
+    sys.stderr.flush()
+    _progress_shown = True
+
+
+def finish_progress_line() -> None:
+    """Clear the progress line, if one is shown."""
+    global _progress_shown
+    if _progress_shown:
+        sys.stderr.write("\r" + " " * _PROGRESS_WIDTH + "\r")
+        _progress_shown = False
 
 
 def format_size(n: float) -> str:

@@ -31,6 +31,8 @@ class RemoteStore(Store):
         # What a pulling server handed us with its hello (pull mode only).
         self.offered_passphrase: str | None = None
         self.offered_key: bytes | None = None
+        # The storage quota the server enforces for us, if any (bytes).
+        self.quota: int | None = None
 
     @classmethod
     def connect(cls, location: Location, options) -> "RemoteStore":
@@ -80,6 +82,8 @@ class RemoteStore(Store):
             self.offered_passphrase = answer["passphrase"]
         if isinstance(answer.get("key"), bytes):
             self.offered_key = answer["key"]
+        if isinstance(answer.get("quota"), int) and not isinstance(answer["quota"], bool):
+            self.quota = answer["quota"]
         self._reader = threading.Thread(target=self._read_loop, daemon=True, name="rpc-reader")
         self._reader.start()
 

@@ -15,8 +15,13 @@ and the server answers each, in order, with {"i": id, "r": result} or
 {"i": id, "e": {"type": NAME, "msg": TEXT}}. Requests may be pipelined.
 
 Frames larger than MAX_FRAME are refused: the reader closes the connection.
+A server reads requests with far smaller limits (MAX_REQUEST_BODY, and
+bounds on msgpack's containers), so that no frame can cost it more memory
+than a small multiple of its size.
 """
 
+import os
+import select
 import struct
 
 import msgpack
@@ -25,7 +30,13 @@ from .. import errors
 
 VERSIONS = (1,)
 MAX_FRAME = 80 * 1024 * 1024
+# A request's map is tiny (method, a name, two numbers); its data travels
+# as the payload. Hellos and requests larger than this are not the protocol.
+MAX_REQUEST_BODY = 64 * 1024
+MAX_ERROR_TEXT = 2000
 _LENGTHS = struct.Struct(">II")
+# msgpack containers in a request: a map of a few keys holding a short list.
+_REQUEST_LIMITS = {"max_array_len": 16, "max_map_len": 16, "max_ext_len": 0}
 
 # Errors that cross the wire by name; anything else arrives as StoreError.
 _ERROR_TYPES = {
@@ -63,22 +74,24 @@ def encode(message: dict) -> bytes:
     return b"".join(encode_parts(message))
 
 
-def read_frame(read_exactly) -> dict | None:
+def read_frame(read_exactly, request: bool = False) -> dict | None:
     """One message via `read_exactly(n)` (returns fewer bytes only at EOF).
-    None at a clean EOF between frames; ProtocolError on garbage."""
+    None at a clean EOF between frames; ProtocolError on garbage.
+    request: read with the tight limits of a request (the server's side)."""
     head = read_exactly(_LENGTHS.size)
     if not head:
         return None
     if len(head) < _LENGTHS.size:
         raise ProtocolError("connection closed in the middle of a message")
     length, payload_length = _LENGTHS.unpack(head)
-    if length > MAX_FRAME or payload_length > MAX_FRAME:
+    if length > (MAX_REQUEST_BODY if request else MAX_FRAME) or payload_length > MAX_FRAME:
         raise ProtocolError("message exceeds the protocol limit")
     body = read_exactly(length)
     if len(body) < length:
         raise ProtocolError("connection closed in the middle of a message")
+    limits = _REQUEST_LIMITS if request else {}
     try:
-        message = msgpack.unpackb(body, raw=False, strict_map_key=True)
+        message = msgpack.unpackb(body, raw=False, strict_map_key=True, **limits)
     except (ValueError, TypeError, msgpack.UnpackException) as e:
         raise ProtocolError(f"malformed message: {e}") from None
     if not isinstance(message, dict):
@@ -94,7 +107,10 @@ def read_frame(read_exactly) -> dict | None:
 
 def error_to_wire(exc: Exception) -> dict:
     name = type(exc).__name__ if type(exc).__name__ in _ERROR_TYPES else "StoreError"
-    return {"type": name, "msg": str(exc)}
+    text = str(exc)
+    if len(text) > MAX_ERROR_TEXT:
+        text = text[:MAX_ERROR_TEXT] + "..."
+    return {"type": name, "msg": text}
 
 
 def error_from_wire(data) -> errors.HutchError:
@@ -105,17 +121,43 @@ def error_from_wire(data) -> errors.HutchError:
 
 
 class StreamReader:
-    """read_exactly over a binary file object or a socket."""
+    """read_exactly over a binary file object or a socket. With `fileno`
+    (of what `read` reads), `timeout` seconds without a byte arriving end
+    the wait with TimeoutError."""
 
-    def __init__(self, read):
+    def __init__(self, read, fileno: int | None = None):
         self._read = read
+        self._fileno = fileno
+        self.timeout: float | None = None
 
     def __call__(self, n: int) -> bytes:
         parts = []
         while n:
+            if self.timeout is not None and self._fileno is not None:
+                ready, _, _ = select.select([self._fileno], [], [], self.timeout)
+                if not ready:
+                    raise TimeoutError(f"nothing arrived for {self.timeout:g} seconds")
             data = self._read(min(n, 1 << 20))
             if not data:
                 break
             parts.append(data)
             n -= len(data)
         return b"".join(parts)
+
+
+class FdWriter:
+    """Writes whole buffers to a descriptor; with `timeout`, a peer that
+    takes nothing for that many seconds ends the write with TimeoutError."""
+
+    def __init__(self, fd: int, timeout: float | None = None):
+        self._fd = fd
+        self.timeout = timeout
+
+    def __call__(self, data) -> None:
+        view = memoryview(data)
+        while view:
+            if self.timeout is not None:
+                _, ready, _ = select.select([], [self._fd], [], self.timeout)
+                if not ready:
+                    raise TimeoutError(f"the peer took nothing for {self.timeout:g} seconds")
+            view = view[os.write(self._fd, view) :]

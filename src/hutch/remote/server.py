@@ -1,26 +1,41 @@
 """The server side of `hutch serve`: one session per client connection.
 
 A session reads the hello, checks the requested repository against the
-restrictions (on the resolved real path), opens the store through
-`open_served_store` (permissions, lock ownership) and answers requests
-until the client goes away. Whatever happens, closing the session closes
-the store, which removes the client's locks.
+restrictions (on the resolved real path, then pins the folder it checked),
+opens the store through `open_served_store` (arrival records, name and
+content checks, permissions, lock ownership) and answers requests until
+the client goes away or stays silent for `idle_timeout` seconds. Whatever
+happens, closing the session closes the store, which removes the client's
+locks.
+
+The client is not trusted: every request is answered or the connection is
+closed; no request can end the session, hang it, or make it outlive its
+client. A session's memory is bounded: a request map is at most
+MAX_REQUEST_BODY, a payload at most MAX_FRAME, and answers waiting to be
+sent at most ANSWER_BUDGET (one larger answer at a time) -- about
+3 x MAX_FRAME in all, whatever arrives.
 """
 
 import os
 import queue
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from .. import __version__
-from ..errors import HutchError, PermissionDenied, UsageError
+from ..errors import HutchError, PermissionDenied, StoreError, UsageError
+from ..store.arrivals import ArrivalStore
 from ..store.base import Store
+from ..store.local import LocalStore
 from . import protocol
 from .open import open_served_store
 
 WORKERS = 4
 MAX_IN_FLIGHT = 16
+ANSWER_BUDGET = 64 * 1024 * 1024
+DEFAULT_IDLE_TIMEOUT = 300.0
+_MAX_INT = 2**63 - 1
 
 
 @dataclass
@@ -28,6 +43,11 @@ class ServeOptions:
     restrict_to_paths: list[str] = field(default_factory=list)
     restrict_to_repositories: list[str] = field(default_factory=list)
     permissions: str = "all"
+    # The name stamped on every archive that arrives (`serve --client`).
+    client: str | None = None
+    # A silent client is dropped after this many seconds (None: never).
+    idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT
+    storage_quota: int | None = None  # bytes the repository may hold (None: no limit)
     # Pull mode: the server chose the repository (the client's request is
     # ignored) and may hand the client the passphrase with its hello.
     repository: str | None = None
@@ -43,37 +63,25 @@ def _within(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
-def resolve_repository(requested: str, options: ServeOptions) -> str:
+def check_restrictions(real: str, options: ServeOptions, shown: str) -> None:
+    """PermissionDenied unless the real path `real` is allowed."""
+    if options.restrict_to_repositories and not any(
+        real == _real(r) for r in options.restrict_to_repositories
+    ):
+        raise PermissionDenied(f"{shown} is not an accessible repository")
+    if options.restrict_to_paths and not any(
+        _within(real, _real(p)) for p in options.restrict_to_paths
+    ):
+        raise PermissionDenied(f"{shown} is not inside the accessible paths")
+
+
+def resolve_repository(requested, options: ServeOptions) -> str:
     """The real path of the requested repository, if the restrictions allow it."""
     if not isinstance(requested, str) or not requested or "\0" in requested:
         raise UsageError("the client named no valid repository path")
     real = _real(requested)
-    if options.restrict_to_repositories and not any(
-        real == _real(r) for r in options.restrict_to_repositories
-    ):
-        raise PermissionDenied(f"{requested} is not an accessible repository")
-    if options.restrict_to_paths and not any(
-        _within(real, _real(p)) for p in options.restrict_to_paths
-    ):
-        raise PermissionDenied(f"{requested} is not inside the accessible paths")
+    check_restrictions(real, options, requested)
     return real
-
-
-def _check_args(method: str, args) -> list:
-    """Validate argument types: the client is not trusted."""
-    if not isinstance(args, list):
-        raise UsageError("malformed request arguments")
-    low, high, types = _METHODS[method]
-    if not low <= len(args) <= high:
-        raise UsageError(f"wrong number of arguments for {method}")
-    for value, allowed in zip(args, types, strict=False):
-        if isinstance(value, bool) != (allowed is bool) or not isinstance(value, allowed):
-            raise UsageError(f"malformed argument for {method}")
-    if method == "get" and any(isinstance(v, int) and v < 0 for v in args[1:]):
-        raise UsageError("negative offset or length")
-    if method == "leftovers" and args and args[0] is not None and not args[0] >= 0:
-        raise UsageError("negative age")
-    return args
 
 
 # method: (min args, max args, allowed types per argument)
@@ -88,37 +96,104 @@ _METHODS = {
     "list": (1, 1, (str,)),
     "leftovers": (0, 1, ((int, float, type(None)),)),  # may remove: not one of _READS
 }
-
-
 _READS = ("get", "info", "list", "exists")
 
 
+def _check_args(method: str, args) -> list:
+    """Validate argument types and ranges: the client is not trusted."""
+    if not isinstance(args, list):
+        raise UsageError("malformed request arguments")
+    low, high, types = _METHODS[method]
+    if not low <= len(args) <= high:
+        raise UsageError(f"wrong number of arguments for {method}")
+    for value, allowed in zip(args, types, strict=False):
+        if isinstance(value, bool) != (allowed is bool) or not isinstance(value, allowed):
+            raise UsageError(f"malformed argument for {method}")
+    if method == "get":
+        offset = args[1] if len(args) > 1 else 0
+        length = args[2] if len(args) > 2 else None
+        if not 0 <= offset <= _MAX_INT:
+            raise UsageError("offset out of range")
+        if length is not None and not 0 <= length <= protocol.MAX_FRAME:
+            raise UsageError(f"length out of range (at most {protocol.MAX_FRAME} bytes at once)")
+    if method == "leftovers" and args and args[0] is not None and not args[0] >= 0:
+        raise UsageError("negative age")
+    return args
+
+
+class _Budget:
+    """Bytes of answers in flight; the reader waits while they exceed the
+    budget (one answer larger than the budget runs alone)."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.used = 0
+        self._cond = threading.Condition()
+
+    def acquire(self, amount: int) -> None:
+        with self._cond:
+            while self.used and self.used + amount > self.limit:
+                self._cond.wait()
+            self.used += amount
+
+    def release(self, amount: int) -> None:
+        with self._cond:
+            self.used -= amount
+            self._cond.notify_all()
+
+
 class Session:
-    def __init__(self, options: ServeOptions, read_exactly, write):
+    """reader: the connection's incoming bytes (its timeout is set to the
+    idle timeout); write(data): sends, raising OSError (TimeoutError
+    included) when the client is gone or stopped reading."""
+
+    def __init__(self, options: ServeOptions, reader: protocol.StreamReader, write):
         self.options = options
-        self.read_exactly = read_exactly
+        self.reader = reader
         self.write = write
         self.store: Store | None = None
+        self.witness: ArrivalStore | None = None
+        self.started = time.monotonic()
+        self.requests = 0
+        self._backend: LocalStore | None = None
         self._is_repo = False
         self._write_failed = False
+        self._budget = _Budget(ANSWER_BUDGET)
 
     def run(self) -> None:
         try:
             if self._handshake():
                 self._serve()
-        except (protocol.ProtocolError, BrokenPipeError, ConnectionError, OSError):
-            pass  # the client is gone or talks nonsense: end the session
+        except (protocol.ProtocolError, TimeoutError, OSError):
+            pass  # the client is gone, silent, or talks nonsense: end the session
         finally:
             if self.store is not None:
                 self.store.close()
 
+    def committed_archives(self) -> list[str]:
+        """Names of the archive entries that arrived in this session."""
+        if self.witness is None:
+            return []
+        return [n for n in self.witness.arrived if n.startswith("archives/")]
+
+    def _read_request(self) -> dict | None:
+        self.reader.timeout = self.options.idle_timeout
+        return protocol.read_frame(self.reader, request=True)
+
     def _reply(self, message: dict) -> None:
-        for part in protocol.encode_parts(message):
+        try:
+            parts = protocol.encode_parts(message)
+        except (StoreError, ValueError, TypeError, OverflowError):
+            error = StoreError("the answer exceeds the protocol limit; ask for less at once")
+            parts = protocol.encode_parts(
+                {"i": message.get("i"), "e": protocol.error_to_wire(error)}
+            )
+        for part in parts:
             if part:
                 self.write(part)
 
     def _handshake(self) -> bool:
-        hello = protocol.read_frame(self.read_exactly)
+        hello = self._read_request()
         if hello is None:
             return False
         if hello.get("hello") != "hutch":
@@ -127,15 +202,22 @@ class Session:
         common = [v for v in protocol.VERSIONS if isinstance(versions, list) and v in versions]
         if not common:
             message = (
-                f"protocol versions differ: the client speaks {versions}, this server "
-                f"(hutch {__version__}) speaks {list(protocol.VERSIONS)}; "
+                f"protocol versions differ: the client speaks {str(versions)[:100]}, this "
+                f"server (hutch {__version__}) speaks {list(protocol.VERSIONS)}; "
                 "install matching hutch versions"
             )
             self._reply({"error": {"type": "UsageError", "msg": message}})
             return False
         try:
             path = self.options.repository or resolve_repository(hello.get("repo"), self.options)
-            self.store = open_served_store(path, self.options.permissions)
+            self._backend = LocalStore(path)
+            self._pin()
+            self.store, self.witness = open_served_store(
+                self._backend,
+                self.options.permissions,
+                self.options.client,
+                self.options.storage_quota,
+            )
         except HutchError as e:
             self._reply({"error": protocol.error_to_wire(e)})
             return False
@@ -144,10 +226,28 @@ class Session:
             answer["passphrase"] = self.options.passphrase
         if self.options.key is not None:
             answer["key"] = self.options.key
+        if self.options.storage_quota is not None:
+            answer["quota"] = self.options.storage_quota
         self._reply(answer)
         return True
 
+    def _pin(self) -> None:
+        """Hold the repository folder open from now on, and check that what
+        was opened is what the restrictions allowed (not a symlink swapped
+        in since the check). A folder that does not exist yet is pinned
+        when the client creates it."""
+        try:
+            opened = self._backend.pin()
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            raise StoreError(f"cannot open {self._backend.root}: {e.strerror}") from None
+        if self.options.repository is None and opened != self._backend.root:
+            raise PermissionDenied(f"{self._backend.root} changed while it was opened; try again")
+        check_restrictions(opened, self.options, self._backend.root)
+
     def _answer(self, request: dict) -> dict:
+        """The answer to one request: a result or an error, never an exception."""
         rid = request.get("i")
         try:
             # No payload is an empty one: a zero-length payload is not sent.
@@ -157,6 +257,18 @@ class Session:
             return {"i": rid, "r": result}
         except HutchError as e:
             return {"i": rid, "e": protocol.error_to_wire(e)}
+        except Exception as e:  # a bug must cost one answer, never the session
+            error = StoreError(f"the server failed on this request: {type(e).__name__}: {e}")
+            return {"i": rid, "e": protocol.error_to_wire(error)}
+
+    def _cost(self, request: dict) -> int:
+        """What answering a read may hold in memory until it is sent."""
+        if request.get("m") != "get":
+            return 64 * 1024
+        args = request.get("a")
+        if isinstance(args, list) and len(args) > 2 and isinstance(args[2], int):
+            return max(0, min(args[2], protocol.MAX_FRAME))
+        return protocol.MAX_FRAME
 
     def _serve(self) -> None:
         """Reads run in a few threads; answers go out in request order."""
@@ -167,41 +279,51 @@ class Session:
         with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="serve") as pool:
             try:
                 while not self._write_failed:
-                    request = protocol.read_frame(self.read_exactly)
+                    request = self._read_request()
                     if request is None:
                         break
-                    if request.get("m") in _READS:
+                    if not isinstance(request.get("i"), int):
+                        raise protocol.ProtocolError("a request without an id")
+                    self.requests += 1
+                    method = request.get("m")
+                    if isinstance(method, str) and method in _READS:
+                        cost = self._cost(request)
+                        self._budget.acquire(cost)
                         future = pool.submit(self._answer, request)
                     else:
                         # A change waits for what came before it and runs
                         # before what comes after: the order a client sees.
                         wait(in_flight)
+                        cost = 0
                         future = Future()
                         future.set_result(self._answer(request))
                     in_flight = [f for f in in_flight if not f.done()] + [future]
-                    answers.put(future)
+                    answers.put((future, cost))
             finally:
                 answers.put(None)
                 writer.join()
 
     def _write_answers(self, answers: queue.Queue) -> None:
-        while (future := answers.get()) is not None:
-            if self._write_failed:
-                continue
+        while (entry := answers.get()) is not None:
+            future, cost = entry
             try:
-                self._reply(future.result())
+                if not self._write_failed:
+                    self._reply(future.result())
             except OSError:
                 self._write_failed = True  # the client is gone; the reader sees EOF next
+            finally:
+                self._budget.release(cost)
 
     def _call(self, method, args, payload):
-        if method not in _METHODS:
-            raise UsageError(f"unknown method {method!r}")
+        if not isinstance(method, str) or method not in _METHODS:
+            raise UsageError(f"unknown method {str(method)[:50]!r}")
         args = _check_args(method, args)
         store = self.store
         if method == "exists":
             return store.exists()
         if method == "create":
             store.create()
+            self._pin()
             self._is_repo = True
             return None
         if method == "destroy":

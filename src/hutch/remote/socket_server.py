@@ -63,7 +63,8 @@ class SocketServer:
                     continue
                 except InterruptedError:
                     continue
-                conn.settimeout(None)
+                # Also bounds how long a send to a client that stopped reading waits.
+                conn.settimeout(self.options.idle_timeout)
                 threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
         finally:
             signal.signal(signal.SIGTERM, previous)
@@ -78,7 +79,8 @@ class SocketServer:
                     session.store.close()  # releases that client's locks
 
     def _handle(self, conn: socket.socket) -> None:
-        session = Session(self.options, protocol.StreamReader(conn.recv), conn.sendall)
+        reader = protocol.StreamReader(conn.recv, conn.fileno())
+        session = Session(self.options, reader, conn.sendall)
         with self._lock:
             self.sessions.add(session)
         try:

@@ -18,6 +18,7 @@ from . import protocol
 from .urls import Location
 
 PIPE_SIZE = 1024 * 1024
+MAX_LINE = 4096  # a longer line from the remote side arrives in pieces
 
 
 class Connection:
@@ -85,13 +86,27 @@ def rsh_command(location: Location, options) -> list[str]:
         remote = shlex.split(remote_path)
     except ValueError as e:
         raise UsageError(f"cannot split HUTCH_RSH / --rsh or --remote-path: {e}") from None
-    if location.port:
-        argv += ["-p", str(location.port)]
-    argv.append(f"{location.user}@{location.host}" if location.user else location.host)
-    return argv + remote + ["serve", *options.serve_options]
+    return login_command(argv, location.host, location.user, location.port) + [
+        *remote,
+        "serve",
+        *options.serve_options,
+    ]
 
 
-def _spawn(argv: list[str]) -> Connection:
+def login_command(rsh: list[str], host: str, user: str | None, port: int | None) -> list[str]:
+    """`rsh` with the port and the destination: for ssh itself, its options
+    end with `--` before the destination, so that no host name can be read
+    as an option (wrappers such as `sh -c` get the destination as it is)."""
+    argv = list(rsh)
+    if port:
+        argv += ["-p", str(port)]
+    if os.path.basename(argv[0]) == "ssh":
+        argv.append("--")
+    argv.append(f"{user}@{host}" if user else host)
+    return argv
+
+
+def _spawn(argv: list[str], on_line=None) -> Connection:
     try:
         proc = subprocess.Popen(
             argv,
@@ -124,7 +139,7 @@ def _spawn(argv: list[str]) -> Connection:
     conn = Connection(proc.stdout.fileno(), write, close)
     conn.process = proc
     conn.stderr_reader = threading.Thread(
-        target=_relay_stderr, args=(proc.stderr, conn), daemon=True
+        target=_relay_stderr, args=(proc.stderr, conn, on_line), daemon=True
     )
     conn.stderr_reader.start()
     return conn
@@ -138,13 +153,14 @@ def _widen(fd: int) -> None:
         pass  # above the system's limit: the default works, only slower
 
 
-def _relay_stderr(stream, conn: Connection) -> None:
-    """Show what the remote side says, and keep the last lines for errors."""
-    for raw in iter(stream.readline, b""):
-        line = raw.decode(errors="replace").rstrip("\n")
+def _relay_stderr(stream, conn: Connection, on_line) -> None:
+    """Hand what the remote side says to `on_line` (the command shows it,
+    made printable), and keep the last lines for error messages."""
+    for raw in iter(lambda: stream.readline(MAX_LINE), b""):
+        line = raw.decode(errors="surrogateescape").rstrip("\n")
         conn.note_stderr(line)
-        sys.stderr.write(f"Remote: {line}\n")
-        sys.stderr.flush()
+        if on_line is not None:
+            on_line(line)
 
 
 def _socket(path: str) -> Connection:
@@ -195,4 +211,4 @@ def connect(location: Location, options) -> Connection:
         return _stdio()
     if location.scheme == "socket":
         return _socket(options.socket_path or default_socket_path())
-    return _spawn(rsh_command(location, options))
+    return _spawn(rsh_command(location, options), options.on_remote_line)

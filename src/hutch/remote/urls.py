@@ -51,6 +51,8 @@ def parse_location(text: str) -> Location:
                 f"invalid ssh URL {text!r}; write ssh://[user@]host[:port]/path "
                 "(/~/repo for a path in the home directory)"
             )
+        if m.group("host").startswith("-") or (m.group("user") or "").startswith("-"):
+            raise UsageError(f"invalid ssh URL {text!r}: a host or user cannot start with '-'")
         return Location(
             "ssh",
             _server_path(m.group("path")),

@@ -14,7 +14,7 @@ def require_delete_permission(store: Store, command: str) -> None:
     Deletes a name that cannot exist: a store that may delete answers
     ObjectNotFound, a restricted one refuses before looking."""
     try:
-        store.delete(f"deleted/probe-{os.urandom(8).hex()}")
+        store.delete(f"deleted/{os.urandom(32).hex()}")
     except ObjectNotFound:
         return
     except PermissionDenied as e:

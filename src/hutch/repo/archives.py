@@ -1,10 +1,17 @@
 """Archive entries: one sealed object per archive in `archives/`, written
 last by a backup (the commit point). Deleting moves the entry to `deleted/`
-so that space is only freed by compact (and undelete stays possible)."""
+so that space is only freed by compact (and undelete stays possible).
+
+Each entry is matched with the server's record of when it arrived
+(store/arrivals.py). A client holding the key can seal an entry with any
+name and any claimed time, so where two entries carry one name, the one
+that arrived first is the archive that name means (with a warning naming
+both ids); `aid:ID` names an archive by (a prefix of) its id instead."""
 
 import datetime
 import os
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import msgpack
@@ -18,7 +25,12 @@ from ..errors import (
     PermissionDenied,
     UsageError,
 )
+from ..store.arrivals import Arrival
+from ..store.base import Store
+from ..store.schema import arrival_name, object_id
 from .repository import Repository
+
+ID_PREFIX = "aid:"
 
 
 def check_archive_name(name: str) -> str:
@@ -54,14 +66,22 @@ class ArchiveEntry:
     # What check --repair lost of it (date, lost_parts, damaged_files); only
     # stored when there is something to say.
     repaired: dict = field(default_factory=dict)
-    id: bytes = b""  # the store name's id; not part of the stored dict
+    # Not part of the sealed entry: the id in its store name, and the
+    # server's record of its arrival (None where there is none).
+    id: bytes = b""
+    arrival: Arrival | None = None
 
     def to_dict(self) -> dict:
         d = dict(self.__dict__)
-        del d["id"]
+        del d["id"], d["arrival"]
         if not d["repaired"]:
             del d["repaired"]
         return d
+
+    @property
+    def arrived(self) -> int | None:
+        """When the entry reached the repository (ns, the server's clock)."""
+        return self.arrival.time_ns if self.arrival is not None else None
 
 
 def _time_order(entry: ArchiveEntry):
@@ -73,41 +93,100 @@ def _time_order(entry: ArchiveEntry):
     return moment, entry.time, entry.name
 
 
+def arrival_order(entry: ArchiveEntry):
+    """Sort key: first arrived first; entries without a record last."""
+    arrived = entry.arrived
+    return (arrived is None, arrived or 0, entry.id)
+
+
+def get_each(store: Store, names: list[str]) -> list[bytes | None]:
+    """The objects `names`, None for each that is missing; one round trip
+    where nothing is missing."""
+    try:
+        return list(store.get_many([(n, 0, None) for n in names]))
+    except ObjectNotFound:
+        pass
+    result: list[bytes | None] = []
+    for name in names:
+        try:
+            result.append(store.get(name))
+        except ObjectNotFound:
+            result.append(None)
+    return result
+
+
 class ArchiveList:
-    def __init__(self, repo: Repository):
+    """on_warning(text): told about ambiguous names (default: ignored;
+    the warnings are kept in `warnings` too)."""
+
+    def __init__(self, repo: Repository, on_warning: Callable[[str], None] | None = None):
         self.repo = repo
+        self.on_warning = on_warning
+        self.warnings: list[str] = []
         # Store names of entries that failed authentication in the last list().
         self.damaged: list[str] = []
 
-    def _read(self, name: str) -> ArchiveEntry:
+    def _warn(self, text: str) -> None:
+        self.warnings.append(text)
+        if self.on_warning is not None:
+            self.on_warning(text)
+
+    def _open(self, name: str, blob: bytes, record: bytes | None) -> ArchiveEntry:
         try:
-            obj_id = bytes.fromhex(name.split("/", 1)[1])
-            plain = self.repo.cipher.open(ObjectKind.ARCHIVE, obj_id, self.repo.store.get(name))
+            obj_id = object_id(name)
+            plain = self.repo.cipher.open(ObjectKind.ARCHIVE, obj_id, blob)
             d = msgpack.unpackb(plain)
             entry = ArchiveEntry(**d)
+            if not isinstance(entry.name, str) or not isinstance(entry.time, str):
+                raise TypeError("malformed entry")
         except (IntegrityError, ValueError, TypeError, msgpack.UnpackException):
             raise IntegrityError(f"archive entry {name} is damaged") from None
         entry.id = obj_id
+        entry.arrival = Arrival.from_bytes(record) if record is not None else None
         return entry
 
-    def list(self) -> list[ArchiveEntry]:
-        """All readable archives, oldest first. A damaged entry is left out
-        and named in `damaged`: it must not keep the others from being used."""
+    def _read_all(self, namespace: str, skip: set[str] = frozenset()) -> "list[ArchiveEntry]":
+        names = [
+            i.name for i in self.repo.store.list(namespace) if i.name.split("/", 1)[1] not in skip
+        ]
+        blobs = get_each(self.repo.store, names)
+        try:
+            records = get_each(self.repo.store, [arrival_name(n) for n in names])
+        except PermissionDenied:
+            records = [None] * len(names)  # not readable here: order by claimed time only
         entries = []
         self.damaged = []
-        for info in self.repo.store.list("archives"):
-            try:
-                entries.append(self._read(info.name))
-            except ObjectNotFound:
+        for name, blob, record in zip(names, blobs, records, strict=True):
+            if blob is None:
                 continue  # deleted while we listed
+            try:
+                entries.append(self._open(name, blob, record))
             except IntegrityError:
-                self.damaged.append(info.name)
+                self.damaged.append(name)
         return sorted(entries, key=_time_order)
 
+    def list(self) -> list[ArchiveEntry]:
+        """All readable archives, oldest first by the time they claim. A
+        damaged entry is left out and named in `damaged`: it must not keep
+        the others from being used."""
+        return self._read_all("archives")
+
     def get(self, name: str) -> ArchiveEntry:
-        for entry in self.list():
-            if entry.name == name:
-                return entry
+        """The archive `name` means: `aid:PREFIX` by id; of several entries
+        with one name, the first arrived (with a warning)."""
+        entries = self.list()
+        if name.startswith(ID_PREFIX):
+            return self._by_id(entries, name[len(ID_PREFIX) :])
+        named = sorted((e for e in entries if e.name == name), key=arrival_order)
+        if len(named) > 1:
+            others = ", ".join(e.id.hex() for e in named[1:])
+            self._warn(
+                f"archive name {name!r} is used by {len(named)} entries: {named[0].id.hex()} "
+                f"(arrived first, used here) and {others}; 'aid:ID' names one of them, "
+                "'hutch check' reports them"
+            )
+        if named:
+            return named[0]
         if self.damaged:
             raise IntegrityError(
                 f"archive {name!r} was not found, but {len(self.damaged)} archive entries are "
@@ -115,6 +194,26 @@ class ArchiveList:
                 "it may be one of them"
             )
         raise ArchiveNotFound(f"archive {name!r} does not exist; 'hutch list' shows the archives")
+
+    def _by_id(self, entries: "list[ArchiveEntry]", prefix: str) -> ArchiveEntry:
+        prefix = prefix.lower()
+        found = [e for e in entries if e.id.hex().startswith(prefix)]
+        if not prefix or len(found) > 1:
+            raise UsageError(f"archive id {ID_PREFIX}{prefix} is ambiguous; give more digits")
+        if not found:
+            raise ArchiveNotFound(f"no archive has an id starting with {prefix}")
+        return found[0]
+
+    def duplicates(self, entries: "list[ArchiveEntry]") -> "dict[str, list[ArchiveEntry]]":
+        """Names that more than one entry carries -> those entries, first arrived first."""
+        by_name: dict[str, list[ArchiveEntry]] = {}
+        for entry in entries:
+            by_name.setdefault(entry.name, []).append(entry)
+        return {
+            name: sorted(group, key=arrival_order)
+            for name, group in by_name.items()
+            if len(group) > 1
+        }
 
     def exists(self, name: str) -> bool:
         """Whether an archive of that name exists; False where this client
@@ -124,15 +223,21 @@ class ArchiveList:
         except PermissionDenied:
             return False
 
-    def add(self, entry: ArchiveEntry) -> None:
-        """Write the entry: from now on the archive exists."""
+    def add(self, entry: ArchiveEntry, arrival: Arrival | None = None) -> None:
+        """Write the entry: from now on the archive exists. `arrival`: the
+        place in time the entry keeps instead of now (a repaired archive
+        keeps the original's; needs permissions `all`)."""
         if self.exists(entry.name):
             raise ArchiveExists(f"archive {entry.name!r} already exists; choose another name")
         if self.repo.lock is not None:
             self.repo.lock.check()
         entry.id = os.urandom(32)
         blob = self.repo.cipher.seal(ObjectKind.ARCHIVE, entry.id, msgpack.packb(entry.to_dict()))
-        self.repo.store.put(f"archives/{entry.id.hex()}", blob)
+        name = f"archives/{entry.id.hex()}"
+        self.repo.store.put(name, blob)
+        if arrival is not None:
+            self.repo.store.put(arrival_name(name), arrival.to_bytes(), overwrite=True)
+            entry.arrival = arrival
 
     def delete(self, entry: ArchiveEntry) -> None:
         name = f"archives/{entry.id.hex()}"
@@ -141,32 +246,23 @@ class ArchiveList:
         self.repo.store.delete(name)
 
     def rename(self, entry: ArchiveEntry, new_name: str) -> None:
+        """Seal the entry anew under its own id, replacing it in one atomic
+        write: it keeps its id and its place in time (its arrival record)."""
         check_archive_name(new_name)
         if self.exists(new_name):
             raise ArchiveExists(f"archive {new_name!r} already exists; choose another name")
-        # Soft-delete first: a client that may not delete is refused before
-        # anything changed, and a crash in between leaves the entry in deleted/.
-        self.delete(entry)
+        if self.repo.lock is not None:
+            self.repo.lock.check()
         entry.name = new_name
-        self.add(entry)
+        blob = self.repo.cipher.seal(ObjectKind.ARCHIVE, entry.id, msgpack.packb(entry.to_dict()))
+        self.repo.store.put(f"archives/{entry.id.hex()}", blob, overwrite=True)
 
     def list_deleted(self) -> "list[ArchiveEntry]":
         """Soft-deleted archives that compact has not removed yet, oldest
         first. Damaged entries are named in `damaged`; an entry that is in
         archives/ as well (an undelete cut short) is not listed."""
         live = {info.name.split("/", 1)[1] for info in self.repo.store.list("archives")}
-        entries = []
-        self.damaged = []
-        for info in self.repo.store.list("deleted"):
-            if info.name.split("/", 1)[1] in live:
-                continue
-            try:
-                entries.append(self._read(info.name))
-            except ObjectNotFound:
-                continue
-            except IntegrityError:
-                self.damaged.append(info.name)
-        return sorted(entries, key=_time_order)
+        return self._read_all("deleted", skip=live)
 
     def undelete(self, entry: ArchiveEntry) -> None:
         """Bring a soft-deleted archive back (before compact removed it)."""

@@ -12,7 +12,10 @@ What is checked (check --repository-only):
 - temporary files that interrupted writes left behind are reported (a
   warning once they are old enough for compact to remove).
 A pack found damaged has each of its objects authenticated, so that check
-knows exactly which chunks are lost.
+knows exactly which chunks are lost. A chunk stored in several packs has
+every copy read and checked against its id (even without verify_data): a
+client holding the key can plant garbage under a real id, and the copy
+that fails is reported (and removed by repair).
 
 With a deadline (--max-duration), the pack scan stops when time is up and
 the next check continues after the last pack checked; the position is kept
@@ -136,7 +139,7 @@ def check_repository(
     """Check segments and packs; `deadline` (time.monotonic) ends the pack
     scan early, to continue after that pack next time (the position is kept
     in the repository's cache folder)."""
-    table = scan_pack_table(repo.store, repo.cipher, read_headers=False)
+    table = scan_pack_table(repo.store, repo.cipher, headers="none")
     scan = RepositoryScan(table)
     for segment, why in table.bad_segments.items():
         findings.found(f"index segment {segment}: {why}")
@@ -174,6 +177,7 @@ def check_repository(
             stopped = stopped or (deadline is not None and time.monotonic() > deadline)
     scan.complete = exhausted or next(queue, None) is None
     if scan.complete:
+        _check_copies(repo, scan, findings, verify_data)
         repo.cache.remove(POSITION)
     else:
         repo.cache.write(POSITION, f"{last}\n".encode())
@@ -195,6 +199,37 @@ def _report_leftovers(repo: Repository, findings: Findings) -> None:
         findings.warn(f"{describe(old)}: 'hutch compact' removes them")
     if len(found) > len(old):
         findings.note(f"{describe([x for x in found if x not in old])}: writes under way?")
+
+
+def _check_copies(repo: Repository, scan: RepositoryScan, findings: Findings, verified: bool):
+    """Check every copy of chunks stored in more than one pack (verified:
+    every object was checked already; only report)."""
+    copies: dict[bytes, list] = {}
+    for pack, state in scan.packs.items():
+        for chunk_id, offset, length in state.entries or ():
+            copies.setdefault(chunk_id, []).append((pack, offset, length))
+    for chunk_id, locs in sorted(copies.items()):
+        if len({loc[0] for loc in locs}) < 2:
+            continue
+        bad = []
+        for pack, offset, length in locs:
+            state = scan.packs[pack]
+            if not verified and chunk_id not in state.bad:
+                try:
+                    blob = repo.store.get(f"packs/{pack}", offset, length)
+                except StoreError:
+                    continue
+                if len(blob) != length or not object_is_intact(repo, chunk_id, blob):
+                    state.bad.add(chunk_id)
+            if chunk_id in state.bad:
+                bad.append(pack)
+        good = sorted({loc[0] for loc in locs} - set(bad))
+        for pack in bad:
+            findings.found(
+                f"pack {pack}: its copy of chunk {chunk_id.hex()[:16]} does not match the "
+                "chunk's id (planted by a client holding the key, or damaged); "
+                + (f"pack {good[0]} holds an intact copy" if good else "no intact copy exists")
+            )
 
 
 def _examine(repo: Repository, pack: str, table: PackTable, verify_data: bool):

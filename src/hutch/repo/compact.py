@@ -3,7 +3,11 @@ mark and sweep (no reference counts).
 
 The caller marks: it passes the set of chunk ids that the archives in
 `archives/` reference (their item-stream chunks and the chunks of every
-item; see archive/references.py). The sweep then looks at every pack:
+item; see archive/references.py). What each pack holds comes from the
+pack's own header, never from an index segment (which any writing client
+can forge); of a chunk stored several times, the copy kept is one that
+was read and checked against its id (choose_copies). The sweep then looks
+at every pack:
 - a pack holding no live chunk is deleted;
 - a pack whose unused share (bytes of objects nobody needs, duplicates
   included) is above the threshold is rewritten: its live objects are
@@ -28,15 +32,19 @@ A crash at any moment leaves a repository that reads; the next compact
 finds what is left to do by the same mark and sweep.
 """
 
+import time
 from dataclasses import dataclass, field
 
-from ..errors import ObjectNotFound
+from ..errors import ObjectNotFound, StoreError
+from ..store.arrivals import Arrival, read_arrival
+from ..store.schema import WITNESSED, arrival_name
 from .packcopy import PackCopier
 from .packtable import SEGMENT_ENTRIES, PackTable, write_segments
 from .repository import Repository
 from .verify import object_is_intact
 
 DEFAULT_THRESHOLD = 10.0  # percent
+ORPHAN_AGE = 24 * 3600  # seconds: an arrival record without its object is swept after this
 
 
 @dataclass
@@ -63,6 +71,7 @@ class CompactPlan:
     rewrite: list[PackRewrite] = field(default_factory=list)
     keep: dict[str, list] = field(default_factory=dict)  # pack -> entries, as they are
     untouched: dict[str, str] = field(default_factory=dict)  # unreadable packs -> why
+    hints: dict[str, list] = field(default_factory=dict)  # what segments say they hold
     deleted_archives: list[str] = field(default_factory=list)  # deleted/ names
     old_segments: list[str] = field(default_factory=list)  # replaced by new ones
     rewrite_index: bool = False
@@ -95,11 +104,44 @@ class CompactResult:
     archives_removed: int = 0
     segments_written: int = 0
     segments_deleted: int = 0
+    records_deleted: int = 0
     warnings: list[str] = field(default_factory=list)
 
     @property
     def bytes_freed(self) -> int:
         return self.bytes_deleted - self.bytes_written
+
+
+def choose_copies(repo: Repository, table: PackTable, live: set[bytes]) -> dict[bytes, str]:
+    """For each live chunk stored in more than one pack, the pack whose copy
+    to keep: the earliest arrived copy that is what its id says (read and
+    checked with the key). A client with the key can plant garbage under a
+    real id; the genuine copy arrived first and passes the check. A chunk
+    none of whose copies passes is left out: all its copies stay."""
+    copies: dict[bytes, list] = {}
+    for pack, entries in table.entries.items():
+        for chunk_id, offset, length in entries:
+            if chunk_id in live:
+                copies.setdefault(chunk_id, []).append((pack, offset, length))
+    several = {c: locs for c, locs in copies.items() if len({loc[0] for loc in locs}) > 1}
+    arrived: dict[str, int | None] = {}
+    for locs in several.values():
+        for pack, _, _ in locs:
+            if pack not in arrived:
+                record = read_arrival(repo.store, f"packs/{pack}")
+                arrived[pack] = record.time_ns if record is not None else None
+    chosen = {}
+    for chunk_id, locs in several.items():
+        locs.sort(key=lambda loc: (arrived[loc[0]] is None, arrived[loc[0]] or 0, loc[0]))
+        for pack, offset, length in locs:
+            try:
+                blob = repo.store.get(f"packs/{pack}", offset, length)
+            except StoreError:
+                continue
+            if len(blob) == length and object_is_intact(repo, chunk_id, blob):
+                chosen[chunk_id] = pack
+                break
+    return chosen
 
 
 def plan_compact(
@@ -108,31 +150,29 @@ def plan_compact(
     deleted_archives: list[str],
     threshold: float,
     wanted: set[bytes] = frozenset(),
+    chosen: dict[bytes, str] | None = None,
 ) -> CompactPlan:
     """Decide for every pack. `needed`: chunks the archives use; `wanted`:
     chunks kept where they exist but not missed where they do not (the lost
-    chunks of repaired files, which may come back). `threshold` is the
-    unused share in percent above which a pack is rewritten."""
+    chunks of repaired files, which may come back); `chosen`: for chunks
+    with several copies, the pack whose copy to keep (choose_copies; any
+    other live chunk keeps every copy). `threshold` is the unused share in
+    percent above which a pack is rewritten."""
     live = needed | wanted
+    chosen = chosen or {}
     plan = CompactPlan(threshold=threshold, deleted_archives=sorted(deleted_archives))
     plan.untouched = dict(table.unreadable)
-
-    def live_share(pack: str) -> float:
+    plan.hints = dict(table.hints)
+    stored: set[bytes] = set()
+    for pack in sorted(table.entries):
         entries = table.entries[pack]
-        total = sum(e[2] for e in entries)
-        used = sum(e[2] for e in entries if e[0] in live)
-        return used / total if total else 0.0
-
-    # Packs that are fully used claim their chunks first, so that of two
-    # copies of a chunk, the one in a pack that stays is the one kept.
-    claimed: set[bytes] = set()
-    for pack in sorted(table.entries, key=lambda p: (-live_share(p), p)):
-        entries = table.entries[pack]
-        keep = []
+        keep, seen = [], set()
         for entry in entries:
-            if entry[0] in live and entry[0] not in claimed:
-                claimed.add(entry[0])
+            chunk_id = entry[0]
+            if chunk_id in live and chunk_id not in seen and chosen.get(chunk_id, pack) == pack:
+                seen.add(chunk_id)
                 keep.append(entry)
+        stored |= seen
         if not keep:
             plan.drop[pack] = table.sizes[pack]
             continue
@@ -141,14 +181,15 @@ def plan_compact(
             plan.rewrite.append(rewrite)
         else:
             plan.keep[pack] = entries
-    plan.live_chunks = len(live & claimed)
-    plan.missing_chunks = len(needed - claimed)
+    plan.live_chunks = len(stored)
+    plan.missing_chunks = len(needed - stored)
     needed_segments = max(1, -(-table.entry_count() // SEGMENT_ENTRIES))
     plan.rewrite_index = bool(
         plan.drop
         or plan.rewrite
         or table.bad_segments
         or table.missing
+        or table.disagreeing
         or any(p in table.entries for p in table.unlisted())
         or len(table.all_segments) > needed_segments
     )
@@ -184,7 +225,7 @@ def execute_compact(repo: Repository, plan: CompactPlan, on_step=None) -> Compac
     store = repo.store
     step = on_step or (lambda text: None)
     out = PackCopier(repo)
-    surviving = dict(plan.keep)
+    surviving = {**plan.hints, **plan.keep}
     rewritten: dict[str, int] = {}
     for rewrite in plan.rewrite:
         step(f"rewriting pack {rewrite.pack[:16]}")
@@ -216,7 +257,34 @@ def execute_compact(repo: Repository, plan: CompactPlan, on_step=None) -> Compac
             result.bytes_deleted += size
             result.packs_deleted += 1
     result.packs_rewritten = len(rewritten)
+    gone = [*plan.deleted_archives, *plan.old_segments, *(f"packs/{p}" for p in plan.drop)]
+    gone += [f"packs/{p}" for p in rewritten]
+    result.records_deleted = _sweep_records(store, gone)
     return result
+
+
+def _sweep_records(store, gone: list[str]) -> int:
+    """Remove the arrival records of objects that are gone: those this
+    compact deleted, and those of uploads that never completed. A record
+    is written just before its object, so one that is young may belong to
+    an upload in progress: only records older than ORPHAN_AGE are swept
+    without their object having been deleted here."""
+    deleted_here = {arrival_name(name) for name in gone}
+    present = {arrival_name(i.name) for ns in (*WITNESSED, "deleted") for i in store.list(ns)}
+    count = 0
+    for info in store.list("arrivals"):
+        if info.name in present:
+            continue
+        if info.name in deleted_here:
+            count += _delete(store, info.name)
+            continue
+        try:
+            record = Arrival.from_bytes(store.get(info.name))
+        except ObjectNotFound:
+            continue
+        if record is None or time.time_ns() - record.time_ns > ORPHAN_AGE * 1e9:
+            count += _delete(store, info.name)
+    return count
 
 
 def _delete(store, name: str) -> int:

@@ -152,9 +152,12 @@ def read_segment(store: Store, cipher: ObjectCipher, name: str) -> dict[str, lis
         raise IntegrityError(f"index segment {name} is malformed") from None
 
 
-def read_pack_entries(store: Store, cipher: ObjectCipher, pack: str, size: int) -> list:
-    """The entries of one pack, read from its header."""
-    want = min(size, TAIL_GUESS)
+def read_pack_entries(
+    store: Store, cipher: ObjectCipher, pack: str, size: int, guess: int = TAIL_GUESS
+) -> list:
+    """The entries of one pack, read from its header (`guess`: how many
+    bytes from the end to read first)."""
+    want = min(size, guess)
     tail = store.get(f"packs/{pack}", size - want, want)
     try:
         return parse_tail(tail, size, cipher)

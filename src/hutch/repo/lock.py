@@ -5,7 +5,9 @@ A lock is an object `locks/<random>` naming its holder. To take one, a
 client writes its own lock and then looks at the others: if they conflict,
 it removes its own and waits. A heartbeat thread refreshes the lock; a lock
 whose heartbeat is older than STALE_AFTER, or whose holder on this host is
-dead, is ignored and removed.
+dead, is ignored and removed. A heartbeat more than STALE_AFTER in the
+future is not believed either: through `hutch serve` the server stamps the
+times, so only a forged record can claim that.
 """
 
 import os
@@ -108,7 +110,7 @@ class Lock:
         except (TypeError, ValueError):
             rec["unreadable"] = True
             return False
-        if time.time() - beat > STALE_AFTER:
+        if abs(time.time() - beat) > STALE_AFTER:
             return True
         if rec.get("host") == self.host:
             try:
@@ -161,17 +163,18 @@ class Lock:
         while not self._stop.wait(HEARTBEAT):
             try:
                 self.store.info(self.name)
+                self.store.put(self.name, self._record(), overwrite=True)
             except ObjectNotFound:
                 # Taken as stale (we were suspended?) or broken: whoever took
                 # it may be changing the repository; stop writing.
                 self.lost = True
                 return
             except StoreError:
-                continue
-            try:
-                self.store.put(self.name, self._record(), overwrite=True)
-            except StoreError:
-                pass
+                continue  # may pass: try again at the next beat
+            except (HutchError, OSError):
+                # The connection is gone: the command itself fails on its next call.
+                self.lost = True
+                return
 
     def check(self) -> None:
         """Raise LockLost if the lock was taken from us."""

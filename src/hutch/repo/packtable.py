@@ -5,9 +5,15 @@ The merged chunk index (index.py) keeps one location per chunk; maintenance
 needs more: every entry of every pack (duplicates included), which segment
 lists which pack, segments that cannot be read, and segments that list
 packs which are gone.
+
+Index segments are written by clients, and a client may lie: they are
+hints. What deletes anything (compact) reads every pack's own header
+(`headers="all"`): a pack is named by the hash of its bytes, checked by the
+server at upload, so its header is the pack's own word about itself.
 """
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ..crypto.objects import ObjectCipher
@@ -17,6 +23,9 @@ from .index import read_pack_entries, read_segment, write_segment
 
 # Entries per index segment written by maintenance (about 5 MB each).
 SEGMENT_ENTRIES = 100_000
+# Most pack headers fit in this much of the pack's end; larger ones take a second read.
+HEADER_GUESS = 64 * 1024
+HEADER_READERS = 8
 
 
 @dataclass
@@ -28,6 +37,11 @@ class PackTable:
     bad_segments: dict[str, str] = field(default_factory=dict)  # segment -> what is wrong
     missing: dict[str, list[str]] = field(default_factory=dict)  # gone pack -> segments
     unreadable: dict[str, str] = field(default_factory=dict)  # pack of unknown content -> why
+    # What segments claim for packs whose header cannot be read (headers="all"):
+    # kept in the index as hints, never a reason to delete.
+    hints: dict[str, list] = field(default_factory=dict)
+    # Segments whose word about a pack differs from the pack's header (headers="all").
+    disagreeing: dict[str, list[str]] = field(default_factory=dict)  # segment -> packs
 
     @property
     def all_segments(self) -> list[str]:
@@ -41,9 +55,10 @@ class PackTable:
         return sum(len(e) for e in self.entries.values())
 
 
-def scan_pack_table(store: Store, cipher: ObjectCipher, read_headers: bool = True) -> PackTable:
-    """Read every segment; read the header of every pack that no readable
-    segment lists (unless read_headers is False)."""
+def scan_pack_table(store: Store, cipher: ObjectCipher, headers: str = "unlisted") -> PackTable:
+    """Read every segment, and the headers of packs: "unlisted" those that
+    no readable segment lists, "all" every pack (then the headers, not the
+    segments, say what a pack holds), "none" no pack."""
     table = PackTable()
     table.sizes = {info.name.split("/", 1)[1]: info.size for info in store.list("packs")}
     for info in sorted(store.list("index"), key=lambda i: i.name):
@@ -61,17 +76,41 @@ def scan_pack_table(store: Store, cipher: ObjectCipher, read_headers: bool = Tru
                 continue
             table.listed_by.setdefault(pack, []).append(info.name)
             table.entries.setdefault(pack, entries)
-    if read_headers:
-        for pack in table.unlisted():
-            try:
-                table.entries[pack] = read_pack_entries(store, cipher, pack, table.sizes[pack])
-            except IntegrityError as e:
-                table.unreadable[pack] = str(e)
-            except ObjectNotFound:
-                del table.sizes[pack]
-            except StoreError as e:
-                table.unreadable[pack] = str(e)
+    if headers == "none":
+        return table
+    todo = sorted(table.sizes) if headers == "all" else table.unlisted()
+    with ThreadPoolExecutor(max_workers=HEADER_READERS) as pool:
+        results = pool.map(lambda p: _header(store, cipher, p, table.sizes[p]), todo)
+        for pack, (entries, why) in zip(todo, results, strict=True):
+            if entries is None and why is None:
+                del table.sizes[pack]  # gone since listed
+            elif entries is None:
+                claimed = table.entries.pop(pack, None)
+                if claimed is not None:
+                    table.hints[pack] = claimed
+                table.unreadable[pack] = why
+            else:
+                _compare(table, pack, entries)
+                table.entries[pack] = entries
     return table
+
+
+def _header(store: Store, cipher: ObjectCipher, pack: str, size: int):
+    """(entries, None), (None, why it cannot be read), or (None, None) if gone."""
+    try:
+        return read_pack_entries(store, cipher, pack, size, HEADER_GUESS), None
+    except ObjectNotFound:
+        return None, None
+    except (IntegrityError, StoreError) as e:
+        return None, str(e)
+
+
+def _compare(table: PackTable, pack: str, header: list) -> None:
+    """Note the segments whose word about `pack` is not its header's."""
+    truth = sorted(header)
+    for segment in table.listed_by.get(pack, []):
+        if sorted(table.segments[segment][pack]) != truth:
+            table.disagreeing.setdefault(segment, []).append(pack)
 
 
 def write_segments(store: Store, cipher: ObjectCipher, packs: dict[str, list]) -> list[str]:

@@ -15,6 +15,11 @@ keep-last, and no `[oldest]`.
 Periods are taken in the local time of the machine that prunes (as borg
 does); `plan_prune` takes the zone as a parameter so tests can fix it.
 
+Which moment counts is the caller's choice (`moment`): by default the
+archive's arrival on the server's clock (`arrival_moment`), which no
+client can forge; the time an archive claims (`claimed_moment`) only when
+the user trusts every client that writes (prune --by-archive-time).
+
 Planning is a pure function: the plan says what would happen, and the same
 plan is executed (`execute_prune`) or printed (--dry-run).
 """
@@ -82,7 +87,7 @@ class RetentionPolicy:
 
 @dataclass
 class Decision:
-    archive: object  # anything with .name, .time (ISO 8601) and .id
+    archive: object  # anything with .name and .id (and what `moment` reads)
     moment: datetime.datetime | None
     rule: str | None = None  # why it is kept; None: pruned
     number: int = 0  # the rule's count, e.g. daily #3
@@ -119,25 +124,40 @@ def archive_moment(text: str, tz: datetime.tzinfo | None = None) -> datetime.dat
     return moment
 
 
+def claimed_moment(archive, tz: datetime.tzinfo | None = None) -> datetime.datetime | None:
+    """The time the archive claims (its creator's clock, or --timestamp)."""
+    return archive_moment(archive.time, tz)
+
+
+def arrival_moment(archive, tz: datetime.tzinfo | None = None) -> datetime.datetime | None:
+    """When the archive reached the repository, on the server's clock."""
+    arrived = archive.arrived
+    if arrived is None:
+        return None
+    return datetime.datetime.fromtimestamp(arrived / 1e9, tz or datetime.UTC).astimezone(tz)
+
+
 def plan_prune(
     archives: list,
     policy: RetentionPolicy,
     now: datetime.datetime,
     tz: datetime.tzinfo | None = None,
+    moment=claimed_moment,
 ) -> PrunePlan:
     """Decide for each archive; `tz` is the zone periods are taken in
-    (None: this machine's local zone). `now` must be aware."""
+    (None: this machine's local zone). `now` must be aware. `moment(archive,
+    tz)` places an archive in time; one it cannot place is kept."""
     if policy.is_empty():
         raise UsageError(
             "prune needs at least one rule: --keep-within, --keep-last, --keep-secondly, "
             "--keep-minutely, --keep-hourly, --keep-daily, --keep-weekly, --keep-monthly "
             "or --keep-yearly"
         )
-    decisions = [Decision(a, archive_moment(a.time, tz)) for a in archives]
+    decisions = [Decision(a, moment(a, tz)) for a in archives]
     for d in decisions:
         if d.moment is None:
             # Never delete what we cannot place in time.
-            d.rule = "time unreadable"
+            d.rule = "time unknown"
     dated = [d for d in decisions if d.moment is not None]
     dated.sort(key=lambda d: (d.moment, d.archive.name), reverse=True)
     if policy.within is not None:

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 from ..errors import UsageError
 
-NAMESPACES = ("config", "keys", "packs", "index", "archives", "deleted", "locks")
-_PART = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
+NAMESPACES = ("config", "keys", "packs", "index", "archives", "deleted", "locks", "arrivals")
+_PART = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class Leftover:
 def split_name(name: str) -> tuple[str, str]:
     """Split and validate `namespace/key`; refuse anything else."""
     namespace, sep, key = name.partition("/")
-    if not sep or namespace not in NAMESPACES or not _PART.match(key):
+    if not sep or namespace not in NAMESPACES or not _PART.fullmatch(key):
         raise UsageError(f"invalid store object name: {name!r}")
     return namespace, key
 

@@ -9,7 +9,9 @@ Modes (as `hutch serve --permissions` documents them):
 
 Locks are exempt: every client must be able to take, refresh and release
 its lock whatever its permissions. A lock is never data, so this hides or
-damages nothing that is stored.
+damages nothing that is stored; lockowner.py bounds what a client may put
+there. The arrival records (`arrivals/`) are the server's own: only a
+client with `all` may write or delete them.
 """
 
 from ..errors import PermissionDenied, UsageError
@@ -17,6 +19,12 @@ from .base import Leftover, ObjectInfo, split_name
 from .wrapper import StoreWrapper
 
 MODES = ("all", "no-delete", "write-only", "read-only")
+_ABILITIES = {
+    "all": {"read", "add", "delete"},
+    "no-delete": {"read", "add"},
+    "write-only": {"add"},
+    "read-only": {"read"},
+}
 
 # Namespaces a write-only client may read: config and key are needed to
 # write at all, the index to deduplicate. None of them holds file data or
@@ -28,6 +36,18 @@ def check_mode(mode: str) -> str:
     if mode not in MODES:
         raise UsageError(f"unknown permissions {mode!r}; choose one of {', '.join(MODES)}")
     return mode
+
+
+def strictest(modes: list[str]) -> str:
+    """The mode that allows only what every one of `modes` allows:
+    combining restrictions never widens them."""
+    allowed = set.intersection(*(_ABILITIES[check_mode(m)] for m in modes))
+    for mode, abilities in _ABILITIES.items():
+        if abilities == allowed:
+            return mode
+    raise UsageError(
+        f"permissions {' and '.join(sorted(set(modes)))} together allow nothing; choose one"
+    )
 
 
 class PermissionStore(StoreWrapper):
@@ -52,6 +72,8 @@ class PermissionStore(StoreWrapper):
 
     def put(self, name: str, data: bytes, overwrite: bool = False) -> None:
         namespace, _ = split_name(name)
+        if namespace == "arrivals" and self.mode != "all":
+            self._deny("writing the server's record", name)
         if namespace != "locks":
             if self.mode == "read-only":
                 self._deny("writing", name)

@@ -12,7 +12,7 @@ from ...compress import parse_spec
 from ...errors import UsageError
 from ..args import add_command, add_location, add_patterns, build_matcher, exit_code, resolve
 from ..context import Context
-from ..output import TextReporter, format_size, repository_json
+from ..output import TextReporter, format_size, printable, repository_json
 
 HELP = """Back up PATHs into the archive REPO::ARCHIVE.
 
@@ -175,7 +175,7 @@ def archive_json(repo, entry) -> dict:
 def print_stats(repo, entry) -> None:
     s = entry.stats
     print(f"Repository: {repo.store.location}")
-    print(f"Archive name: {entry.name}")
+    print(f"Archive name: {printable(entry.name)}")
     print(f"Archive fingerprint: {entry.id.hex()}")
     print(f"Time (start): {entry.time}")
     print(f"Time (end):   {entry.end}")

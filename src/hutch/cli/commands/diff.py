@@ -10,6 +10,7 @@ from ...repo.archives import ArchiveList
 from ...repo.reader import ChunkReader
 from ..args import add_command, add_location, add_patterns, path_matcher, report_repaired, resolve
 from ..context import Context
+from ..output import logger, printable
 
 HELP = """Show what changed between REPO::ARCHIVE1 and ARCHIVE2 (both in REPO).
 
@@ -46,7 +47,7 @@ def run(args) -> int:
     out = sys.stdout
     ctx = Context(args)
     with ctx.repository(location, lock="shared", reads_only=True) as repo:
-        archives = ArchiveList(repo)
+        archives = ArchiveList(repo, logger.warning)
         old = archives.get(name1)
         new = archives.get(args.archive2)
         matcher = path_matcher(args)
@@ -75,7 +76,7 @@ def json_line(diff: ItemDiff) -> str:
 
 def text_line(diff: ItemDiff) -> str:
     parts = [_text(change) for change in diff.changes]
-    return f"{' '.join(parts):<19} {os.fsdecode(diff.path)}\n"
+    return f"{' '.join(parts):<19} {printable(diff.path)}\n"
 
 
 def _text(change: dict) -> str:

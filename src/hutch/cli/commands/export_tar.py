@@ -14,7 +14,7 @@ from ..args import (
     resolve,
 )
 from ..context import Context
-from ..output import TextReporter
+from ..output import TextReporter, logger
 
 HELP = """Write the archive REPO::ARCHIVE as a tar file FILE ('-': stdout).
 
@@ -66,7 +66,7 @@ def run(args) -> int:
     options = TarExportOptions(tar_format=args.tar_format, strip_components=args.strip_components)
     ctx = Context(args)
     with ctx.repository(location, lock="shared", reads_only=True) as repo:
-        entry = ArchiveList(repo).get(name)
+        entry = ArchiveList(repo, logger.warning).get(name)
         matcher = path_matcher(args)
         report_repaired([entry], reporter.warning)
         exporter = TarExporter(repo, options, reporter)

@@ -14,7 +14,7 @@ from ..args import (
     resolve,
 )
 from ..context import Context
-from ..output import TextReporter
+from ..output import TextReporter, logger
 
 HELP = """Restore the archive REPO::ARCHIVE into the current folder.
 
@@ -60,7 +60,7 @@ def run(args) -> int:
     )
     ctx = Context(args)
     with ctx.repository(location, lock="shared", reads_only=True) as repo:
-        entry = ArchiveList(repo).get(name)
+        entry = ArchiveList(repo, logger.warning).get(name)
         matcher = path_matcher(args)
         report_repaired([entry], reporter.warning)
         Extractor(repo, options, reporter).run(entry, matcher)

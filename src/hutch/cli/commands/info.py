@@ -6,7 +6,7 @@ from ...archive.check import repair_note
 from ...repo.archives import ArchiveList
 from ..args import add_command, add_location, report_damaged_archives, report_repaired, resolve
 from ..context import Context
-from ..output import format_size, repository_json
+from ..output import format_size, logger, printable, repository_json
 
 HELP = "Show details and statistics of REPO::ARCHIVE, or of every archive in REPO."
 
@@ -21,7 +21,7 @@ def register(sub, common):
 def run(args) -> int:
     location, name = resolve(args)
     with Context(args).repository(location, lock="shared", reads_only=True) as repo:
-        archives = ArchiveList(repo)
+        archives = ArchiveList(repo, logger.warning)
         entries = [archives.get(name)] if name else archives.list()
         if args.json:
             doc = {
@@ -49,14 +49,14 @@ def run(args) -> int:
             if i:
                 print()
             s = e.stats
-            print(f"Archive name: {e.name}")
+            print(f"Archive name: {printable(e.name)}")
             print(f"Archive fingerprint: {e.id.hex()}")
-            print(f"Comment: {e.comment}")
-            print(f"Hostname: {e.hostname}")
-            print(f"Username: {e.username}")
+            print(f"Comment: {printable(e.comment)}")
+            print(f"Hostname: {printable(e.hostname)}")
+            print(f"Username: {printable(e.username)}")
             print(f"Time (start): {e.time}")
             print(f"Time (end): {e.end}")
-            print(f"Command line: {' '.join(e.command_line)}")
+            print(f"Command line: {printable(' '.join(e.command_line))}")
             print(f"Chunker params: {e.chunker_params}")
             note = repair_note(e)
             when_made = " (when it was made; see Damage below)" if note else ""

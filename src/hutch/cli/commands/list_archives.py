@@ -21,7 +21,7 @@ from ..args import (
     resolve,
 )
 from ..context import Context
-from ..output import repository_json
+from ..output import logger, repository_json
 
 HELP = """List the archives of REPO, or the files of REPO::ARCHIVE.
 
@@ -54,9 +54,16 @@ def run(args) -> int:
     ctx = Context(args)
     out = sys.stdout
     with ctx.repository(location, lock="shared", reads_only=True) as repo:
-        archives = ArchiveList(repo)
+        archives = ArchiveList(repo, logger.warning)
         if name is None:
             entries = archives.list()
+            for shared, group in archives.duplicates(entries).items():
+                ids = ", ".join(e.id.hex()[:16] for e in group)
+                logger.warning(
+                    f"archive name {shared!r} is carried by {len(group)} entries ({ids}; "
+                    "the first arrived first and is the one the name means); "
+                    "'aid:ID' names each"
+                )
             if args.json:
                 doc = {
                     **repository_json(repo),

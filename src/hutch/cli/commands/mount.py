@@ -107,7 +107,7 @@ def _serve(args, location: str, name: str | None, options: dict, on_mounted) -> 
     ctx = Context(args)
     rc = 0
     with ctx.repository(location, lock="shared", reads_only=True) as repo:
-        archives = ArchiveList(repo)
+        archives = ArchiveList(repo, logger.warning)
         if name is not None:
             entries = [archives.get(name)]
         else:

@@ -6,7 +6,15 @@ import time
 from ...errors import UsageError
 from ...repo.access import require_delete_permission
 from ...repo.archives import ArchiveList
-from ...repo.prune import PERIODS, RetentionPolicy, execute_prune, parse_interval, plan_prune
+from ...repo.prune import (
+    PERIODS,
+    RetentionPolicy,
+    arrival_moment,
+    claimed_moment,
+    execute_prune,
+    parse_interval,
+    plan_prune,
+)
 from ...repo.selection import archive_matcher
 from ..args import add_command, add_location, report_damaged_archives, resolve
 from ..context import Context
@@ -21,6 +29,13 @@ archive of each of the N latest periods that have archives; an archive kept
 by an earlier rule uses up its period without counting. If a rule finds
 fewer than N periods, it keeps the oldest archive as well (rule[oldest]).
 Periods are in this machine's local time; weeks are ISO weeks.
+
+Archives are placed in time by when they arrived in the repository, on the
+clock of the process that stored them (hutch serve, or the local hutch):
+a client cannot push good archives out of the policy by claiming times.
+--by-archive-time uses the times the archives claim instead (their
+creators' clocks or --timestamp); use it only where every client that
+writes to the repository is trusted.
 
 N is a count; -1 means unlimited (every period, or every archive for
 --keep-last).
@@ -46,6 +61,11 @@ def register(sub, common):
         action="append",
         help="only consider archives matching PATTERN: sh:GLOB, re:REGEX or an exact name "
         "(repeat: all must match)",
+    )
+    p.add_argument(
+        "--by-archive-time",
+        action="store_true",
+        help="place archives by the time they claim, not by when they arrived",
     )
     p.add_argument(
         "--keep-within", metavar="INTERVAL", help="keep all archives younger than INTERVAL"
@@ -74,11 +94,12 @@ def policy_from_args(args) -> RetentionPolicy:
     return RetentionPolicy(within=within, **counts)
 
 
-def format_archive(entry) -> str:
-    """As borg shows an archive: name, local time, id."""
+def format_archive(entry, moment: datetime.datetime | None = None) -> str:
+    """As borg shows an archive: name, local time, id. `moment`: the time
+    that counted (arrival), else the time the archive claims."""
     try:
-        moment = datetime.datetime.fromisoformat(entry.time).astimezone()
-        when = moment.strftime("%a, %Y-%m-%d %H:%M:%S")
+        moment = moment or datetime.datetime.fromisoformat(entry.time)
+        when = moment.astimezone().strftime("%a, %Y-%m-%d %H:%M:%S")
     except (TypeError, ValueError):
         when = entry.time
     return f"{entry.name:<36} {when} [{entry.id.hex()}]"
@@ -96,10 +117,11 @@ def run(args) -> int:
             raise UsageError(
                 "prune needs at least one rule: --keep-within, --keep-last or a --keep-PERIOD"
             )
-        archives = ArchiveList(repo)
+        archives = ArchiveList(repo, logger.warning)
         entries = [e for e in archives.list() if select(e.name)]
         now = datetime.datetime.fromtimestamp(time.time()).astimezone()
-        plan = plan_prune(entries, policy, now)
+        moment = claimed_moment if args.by_archive_time else arrival_moment
+        plan = plan_prune(entries, policy, now, moment=moment)
         show = args.list or args.dry_run
 
         def tell(decision, number, total):
@@ -111,7 +133,8 @@ def run(args) -> int:
                 message = "Would prune:"
             else:
                 message = f"Pruning archive ({number}/{total}):"
-            logger.warning(f"{message:<40} {format_archive(decision.archive)}")
+            shown = format_archive(decision.archive, decision.moment)
+            logger.warning(f"{message:<40} {shown}")
 
         if args.dry_run:
             for decision in plan.decisions:

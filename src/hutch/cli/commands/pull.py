@@ -3,20 +3,30 @@ over one ssh connection and serves the repository to it over that same
 connection, with permissions the server chooses."""
 
 import argparse
+import logging
 import os
 import re
 import shlex
 import sys
 
-from ...errors import UsageError
-from ...remote.pull import client_command, run_pull
+from ...errors import EXIT_ERROR, EXIT_OK, EXIT_WARNING, UsageError
+from ...remote.pull import PullOutcome, client_command, run_pull
 from ...remote.server import ServeOptions
+from ...remote.transport import login_command
 from ...repo.repository import Repository, load_envelope
 from ...store.local import LocalStore
 from ...store.permissions import MODES
-from ..args import add_command
+from ...terminal import printable
+from ..args import add_command, add_idle_timeout, add_storage_quota
 from ..context import Context
 from ..location import expand_placeholders, resolve
+from ..output import (
+    finish_progress_line,
+    format_size,
+    logger,
+    relay_remote_line,
+    show_progress_line,
+)
 from ..passphrase import PassphraseSource
 
 HELP = """Back up PATHs of a client into REPO::ARCHIVE on this machine, started here.
@@ -33,9 +43,20 @@ use its own). A keyfile repository's key travels the same way, still sealed
 by the passphrase (--no-send-key: the client uses its own key file).
 
 With --extract, restores REPO::ARCHIVE [PATH...] onto the client instead
-(into --target, default the login directory), read-only."""
+(into --target, default the login directory), read-only.
 
-_CLIENT = re.compile(r"^(?:(?P<user>[^@:/]+)@)?(?P<host>[^:/@]+)(?::(?P<port>\d+))?$")
+The client may be compromised, so this side decides the outcome: a backup
+succeeded (exit 0) only if an archive entry arrived and was committed in
+this session, whatever the client says; the summary (archive id, objects
+and bytes received, duration) is this side's count. Everything the client
+writes is shown made printable, each line prefixed with the client's name.
+--max-duration stops a pull that takes too long; a client that sends
+nothing for --idle-timeout seconds is cut off. --storage-quota caps the
+repository's size for this client."""
+
+_CLIENT = re.compile(
+    r"^(?:(?P<user>[^@:/\s-][^@:/\s]*)@)?(?P<host>[^:/@\s-][^:/@\s]*)(?::(?P<port>\d+))?$"
+)
 
 
 def register(sub, common):
@@ -66,8 +87,16 @@ def register(sub, common):
         dest="send_key",
         action="store_false",
         help="with a keyfile repository: do not hand the (sealed) key to the client; "
-        "it uses its own key file",
+        "it uses its own key file (implied by --no-send-passphrase)",
     )
+    p.add_argument(
+        "--max-duration",
+        metavar="SECONDS",
+        type=float,
+        help="stop the pull (exit 2) if it has not ended after SECONDS",
+    )
+    add_idle_timeout(p)
+    add_storage_quota(p)
     p.add_argument("--extract", action="store_true", help="restore onto the client instead")
     p.add_argument("--target", metavar="DIR", help="with --extract: folder on the client")
     p.add_argument(
@@ -84,7 +113,10 @@ def register(sub, common):
 def run(args) -> int:
     m = _CLIENT.match(args.client)
     if not m:
-        raise UsageError(f"invalid client {args.client!r}; write [user@]host[:port]")
+        raise UsageError(
+            f"invalid client {args.client!r}; write [user@]host[:port] "
+            "(a host or user cannot start with '-')"
+        )
     repo_path, name = resolve(args.location, None, "required")
     if "://" in repo_path and not repo_path.startswith("file://"):
         raise UsageError("hutch pull serves a repository on this machine; give its local path")
@@ -110,22 +142,64 @@ def run(args) -> int:
         hutch_args.insert(0, f"--{args.log_level}")
     if args.progress:
         hutch_args.insert(0, "--progress")
-    rsh = shlex.split(args.rsh or os.environ.get("HUTCH_RSH") or "ssh")
-    if m.group("port"):
-        rsh += ["-p", m.group("port")]
-    rsh.append(f"{m.group('user')}@{m.group('host')}" if m.group("user") else m.group("host"))
+    rsh = login_command(
+        shlex.split(args.rsh or os.environ.get("HUTCH_RSH") or "ssh"),
+        m.group("host"),
+        m.group("user"),
+        int(m.group("port")) if m.group("port") else None,
+    )
     remote_path = args.remote_path or os.environ.get("HUTCH_REMOTE_PATH") or "hutch"
     key = None
-    if args.send_key and repo.key.storage == "file":
+    # Without the passphrase, the sealed key would only let a client guess it offline.
+    if args.send_key and args.send_passphrase and repo.key.storage == "file":
         key = load_envelope(store, repo.config, ctx.dirs.keys, ctx.key_file)
     options = ServeOptions(
-        permissions=permissions, repository=repo_path, passphrase=passphrase, key=key
+        permissions=permissions,
+        repository=repo_path,
+        passphrase=passphrase,
+        key=key,
+        idle_timeout=args.idle_timeout or None,
+        storage_quota=args.storage_quota,
     )
     upload = _executable(args.upload_hutch) if args.upload_hutch is not None else b""
     command = client_command(
         remote_path, hutch_args, cwd=args.target if args.extract else None, upload_size=len(upload)
     )
-    return run_pull(rsh, command, options, upload)
+    label = m.group("host")
+
+    def show(line: str, progress: bool) -> None:
+        if progress:
+            show_progress_line(f"{label}: {printable(line, backslash=False)}")
+        else:
+            relay_remote_line(label, line)
+
+    outcome = run_pull(rsh, command, options, show, upload, args.max_duration)
+    finish_progress_line()
+    return judge(outcome, label, args.extract, verbose="--stats" in args.rest)
+
+
+def judge(outcome: PullOutcome, label: str, extract: bool, verbose: bool) -> int:
+    """The pull's exit code, from what this side saw; says why."""
+    rc = outcome.client_rc
+    if outcome.timed_out:
+        logger.error(f"{label}: stopped after --max-duration ({outcome.seconds:.0f} s)")
+        return EXIT_ERROR
+    if extract:
+        return rc if rc in (EXIT_OK, EXIT_WARNING, EXIT_ERROR) else EXIT_ERROR
+    summary = (
+        f"{label}: received {outcome.objects} objects, {format_size(outcome.bytes)} "
+        f"in {outcome.seconds:.1f} s"
+    )
+    if not outcome.archives:
+        said = "success" if rc == EXIT_OK else f"exit code {rc}"
+        logger.error(f"{label}: the client reported {said} but committed no archive ({summary})")
+        return EXIT_ERROR
+    ids = ", ".join(name.split("/", 1)[1] for name in outcome.archives)
+    logger.log(logging.WARNING if verbose else logging.INFO, f"{summary}; committed archive {ids}")
+    if rc not in (EXIT_OK, EXIT_WARNING):
+        logger.error(f"{label}: the client ended with exit code {rc} after committing {ids}")
+        return EXIT_ERROR
+    return rc
 
 
 def _executable(path: str) -> bytes:

@@ -4,6 +4,7 @@ from ...repo.archives import ArchiveList
 from ..args import add_command, add_location, resolve
 from ..context import Context
 from ..location import expand_placeholders
+from ..output import logger
 
 HELP = "Rename the archive REPO::ARCHIVE to NEWNAME."
 
@@ -18,6 +19,6 @@ def register(sub, common):
 def run(args) -> int:
     location, name = resolve(args)
     with Context(args).repository(location, lock="exclusive") as repo:
-        archives = ArchiveList(repo)
+        archives = ArchiveList(repo, logger.warning)
         archives.rename(archives.get(name), expand_placeholders(args.newname))
     return 0

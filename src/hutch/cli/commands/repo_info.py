@@ -3,9 +3,10 @@
 import json
 
 from ...repo.archives import ArchiveList
+from ...store.base import NAMESPACES
 from ..args import add_command, add_location, resolve
 from ..context import Context
-from ..output import format_size, repository_json
+from ..output import format_size, logger, repository_json
 
 HELP = "Show the repository's id, location, encryption, and how much it holds."
 
@@ -21,7 +22,7 @@ def run(args) -> int:
     location, _ = resolve(args)
     with Context(args).repository(location, lock="shared", reads_only=True) as repo:
         packs = repo.store.list("packs")
-        archives = ArchiveList(repo).list()
+        archives = ArchiveList(repo, logger.warning).list()
         info = {
             **repository_json(repo),
             "archives": len(archives),
@@ -29,6 +30,10 @@ def run(args) -> int:
             "chunks": len(repo.index),
             "size": sum(p.size for p in packs),
         }
+        quota = getattr(repo.store, "quota", None)  # what a server enforces for us
+        if quota is not None:
+            used = sum(i.size for ns in NAMESPACES for i in repo.store.list(ns))
+            info["storage_quota"] = {"limit": quota, "used": used}
         if args.json:
             print(json.dumps(info, indent=2))
             return 0
@@ -39,4 +44,6 @@ def run(args) -> int:
         print(f"Archives: {info['archives']}")
         print(f"Unique chunks: {info['chunks']} in {info['packs']} packs")
         print(f"Size on disk (packs): {format_size(info['size'])}")
+        if quota is not None:
+            print(f"Storage quota: {format_size(used)} used of {format_size(quota)}")
     return 0

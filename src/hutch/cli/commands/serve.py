@@ -5,12 +5,12 @@ import os
 import shlex
 import sys
 
-from ...remote.protocol import StreamReader
+from ...remote.protocol import FdWriter, StreamReader
 from ...remote.server import ServeOptions, Session
 from ...remote.socket_server import SocketServer
 from ...remote.transport import default_socket_path
-from ...store.permissions import MODES, check_mode
-from ..args import add_command
+from ...store.permissions import MODES, check_mode, strictest
+from ..args import add_command, add_idle_timeout, add_storage_quota, client_name
 from ..output import setup_logging
 
 HELP = """Serve repositories to hutch clients. Usually started by ssh, not by hand.
@@ -21,7 +21,14 @@ The client always names the repository; --repo and HUTCH_REPO are ignored.
   no-delete   read and add archives and chunks; never delete or overwrite
   write-only  add archives and chunks; read nothing that exists
   read-only   read; write nothing but the client's own lock
---append-only means no-delete.
+--append-only means no-delete; together with --permissions the stricter
+one wins (read-only and write-only together allow nothing: an error).
+
+--client NAME stamps NAME on every archive that arrives through this
+server (use one forced command per client), so that keyless retention
+(repo-prune) keeps each client's series apart. A client that sends nothing
+for --idle-timeout seconds (default 300) is disconnected and its locks are
+released.
 
 If SSH_ORIGINAL_COMMAND is set (a forced command in authorized_keys) and asks
 for serve, only its log level, --debug-topic and --lock-wait options are
@@ -63,6 +70,14 @@ def register(sub, common):
         help="repository permissions: " + ", ".join(MODES),
     )
     p.add_argument("--append-only", action="store_true", help="same as --permissions no-delete")
+    p.add_argument(
+        "--client",
+        metavar="NAME",
+        type=client_name,
+        help="stamp NAME on every archive that arrives through this server",
+    )
+    add_idle_timeout(p)
+    add_storage_quota(p)
     p.set_defaults(func=run)
 
 
@@ -92,11 +107,14 @@ def run(args) -> int:
             setup_logging(level, args.log_json)
     permissions = args.permissions or os.environ.get("HUTCH_REPO_PERMISSIONS") or "all"
     if args.append_only:
-        permissions = "no-delete"
+        permissions = strictest([check_mode(permissions), "no-delete"])
     options = ServeOptions(
         restrict_to_paths=args.restrict_to_path,
         restrict_to_repositories=args.restrict_to_repository,
         permissions=check_mode(permissions),
+        client=args.client,
+        idle_timeout=args.idle_timeout or None,
+        storage_quota=args.storage_quota,
     )
     if args.socket is not None:
         SocketServer(args.socket or default_socket_path(), options).serve_forever()
@@ -104,14 +122,6 @@ def run(args) -> int:
     stdin_fd, stdout_fd = sys.stdin.fileno(), os.dup(sys.stdout.fileno())
     # Nothing but protocol frames may reach the client's pipe.
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-
-    def read(n: int) -> bytes:
-        return os.read(stdin_fd, n)
-
-    def write(data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(stdout_fd, view) :]
-
-    Session(options, StreamReader(read), write).run()
+    reader = StreamReader(lambda n: os.read(stdin_fd, n), stdin_fd)
+    Session(options, reader, FdWriter(stdout_fd, options.idle_timeout)).run()
     return 0

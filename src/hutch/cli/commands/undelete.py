@@ -42,7 +42,7 @@ def run(args) -> int:
     with Context(args).repository(location, lock="shared") as repo:
         if not args.dry_run:
             require_delete_permission(repo.store, "undelete")
-        archives = ArchiveList(repo)
+        archives = ArchiveList(repo, logger.warning)
         deleted = [e for e in archives.list_deleted() if select(e.name)]
         for damaged in archives.damaged:
             logger.warning(f"deleted archive entry {damaged} is damaged and cannot come back")

@@ -200,7 +200,7 @@ def test_a_folder_without_the_marker_is_no_repository(hutch, repo, tree):
     assert len(os.listdir(repo / "archives")) == 1  # nothing was written
 
 
-BAD_NAMES = ["a::b", "x/y", "line\nbreak", "tab\there", "bell\x07", "del\x7f", "c1\x85"]
+BAD_NAMES = ["a::b", "x/y", "line\nbreak", "tab\there", "bell\x07", "del\x7f", "c1\x85", "aid:00"]
 
 
 def test_archive_names_that_cannot_be_told_apart_are_refused(hutch, repo, tree, tmp_path):

@@ -43,6 +43,8 @@ def check_archive_name(name: str) -> str:
         what = "contains '/'"
     elif "::" in name:
         what = "contains '::'"
+    elif name.startswith(ID_PREFIX):
+        what = f"starts with {ID_PREFIX!r}, which names an archive by its id"
     elif any(unicodedata.category(c) in ("Cc", "Cs") for c in name):
         what = "contains a control character or bytes that are not UTF-8"
     if what:

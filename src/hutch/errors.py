@@ -31,6 +31,10 @@ class ObjectExists(StoreError):
     """The named object exists and the caller may not overwrite it."""
 
 
+class StoreReadOnly(StoreError):
+    """The store cannot be written: read-only media or no write permission."""
+
+
 class PermissionDenied(StoreError):
     """The store's permissions forbid this operation."""
 

@@ -8,6 +8,7 @@ import pytest
 from hutch.archive.filescache import FilesCache, check_mode
 from hutch.crypto.key import Key
 from hutch.errors import UsageError
+from hutch.repo.cache import CacheDir
 
 KEY = Key.generate("repokey", bytes(32))
 OLD = time.time_ns() - 10 * 1_000_000_000
@@ -30,8 +31,8 @@ def test_check_mode():
 
 
 def test_modes_compare_what_they_name(tmp_path):
-    path = str(tmp_path / "cache" / "files-x")
-    cache = FilesCache(path, "ctime,size,inode", KEY)
+    folder = CacheDir(str(tmp_path / "cache"))
+    cache = FilesCache(folder, "files-x", "ctime,size,inode", KEY)
     assert cache.lookup(b"f", _stat()) is None and not cache.knows(b"f")
     cache.remember(b"f", _stat(), [[b"id", 4]], time.time_ns())
     cache.save()
@@ -51,7 +52,7 @@ def test_modes_compare_what_they_name(tmp_path):
         "disabled": set(),
     }
     for mode, unchanged in expected_unchanged.items():
-        loaded = FilesCache(path, mode, KEY)
+        loaded = FilesCache(folder, "files-x", mode, KEY)
         for what, change in changes.items():
             found = loaded.lookup(b"f", _stat(**change))
             assert (found is not None) == (what in unchanged), (mode, what)
@@ -61,27 +62,30 @@ def test_modes_compare_what_they_name(tmp_path):
 
 
 def test_recent_files_are_not_remembered(tmp_path):
-    cache = FilesCache(str(tmp_path / "files-x"), "ctime,size,inode", KEY)
+    cache = FilesCache(CacheDir(str(tmp_path)), "files-x", "ctime,size,inode", KEY)
     now = time.time_ns()
     cache.remember(b"f", _stat(st_mtime_ns=now, st_ctime_ns=now), [[b"id", 4]], now)
     assert not cache.knows(b"f")
 
 
 def test_a_new_series_starts_from_the_latest_cache(tmp_path):
-    cache = FilesCache(str(tmp_path / "files-a"), "ctime,size,inode", KEY)
+    folder = CacheDir(str(tmp_path))
+    cache = FilesCache(folder, "files-a", "ctime,size,inode", KEY)
     cache.remember(b"f", _stat(), [[b"id", 4]], time.time_ns())
     cache.save()
-    other = FilesCache(str(tmp_path / "files-b"), "ctime,size,inode", KEY)
+    other = FilesCache(folder, "files-b", "ctime,size,inode", KEY)
     assert other.lookup(b"f", _stat()) == [[b"id", 4]]
 
 
 def test_damaged_cache_starts_over(tmp_path):
     path = str(tmp_path / "files-x")
-    cache = FilesCache(path, "ctime,size,inode", KEY)
+    folder = CacheDir(str(tmp_path))
+    cache = FilesCache(folder, "files-x", "ctime,size,inode", KEY)
     cache.remember(b"f", _stat(), [[b"id", 4]], time.time_ns())
     cache.save()
     data = open(path, "rb").read()
     for i in range(len(data)):
         with open(path, "wb") as f:
             f.write(data[:i] + bytes([data[i] ^ 1]) + data[i + 1 :])
-        assert FilesCache(path, "ctime,size,inode", KEY).lookup(b"f", _stat()) is None, i
+        loaded = FilesCache(folder, "files-x", "ctime,size,inode", KEY)
+        assert loaded.lookup(b"f", _stat()) is None, i

@@ -179,3 +179,42 @@ def test_a_missing_path_is_a_warning_and_the_rest_is_backed_up(hutch, repo, tree
     hutch("extract", f"{repo}::a", f"{stored}/dir/sub", cwd=out, check=0)
     with open(os.path.join(tree, "dir/sub/random.bin"), "rb") as f:
         assert (out / stored / "dir/sub/random.bin").read_bytes() == f.read()
+
+
+def test_garbage_in_locks_names_the_lock_and_break_lock(hutch, repo, tree):
+    hutch("create", f"{repo}::a", tree, check=0)
+    (repo / "locks" / ("0" * 32)).write_bytes(b"garbage, not a lock")
+    r = hutch("list", "--lock-wait", "0.2", repo, check=2)
+    assert_clean_error(r, f"locks/{'0' * 32}", "break-lock")
+    assert "None" not in r.err and "1970" not in r.err
+    hutch("break-lock", repo, check=0)
+    assert _archives(hutch, repo) == ["a"]
+
+
+def test_a_folder_without_the_marker_is_no_repository(hutch, repo, tree):
+    hutch("create", f"{repo}::a", tree, check=0)
+    (repo / "hutch-store").unlink()
+    for args in (("list", repo), ("create", f"{repo}::b", tree), ("check", repo)):
+        r = hutch(*args, check=2)
+        assert_clean_error(r, "no repository", str(repo), "hutch-store")
+    assert len(os.listdir(repo / "archives")) == 1  # nothing was written
+
+
+BAD_NAMES = ["a::b", "x/y", "line\nbreak", "tab\there", "bell\x07", "del\x7f", "c1\x85", "aid:00"]
+
+
+def test_archive_names_that_cannot_be_told_apart_are_refused(hutch, repo, tree, tmp_path):
+    hutch("create", f"{repo}::good", tree, check=0)
+    tar = tmp_path / "t.tar"
+    hutch("export-tar", f"{repo}::good", tar, check=0)
+    runs = [("create", f"{repo}::{name}", tree) for name in BAD_NAMES]
+    for name in BAD_NAMES[:3]:
+        runs += [
+            ("create", "--dry-run", f"{repo}::{name}", tree),
+            ("import-tar", f"{repo}::{name}", tar),
+            ("rename", f"{repo}::good", name),
+        ]
+    for args in runs:
+        r = hutch(*args, check=2)
+        assert_clean_error(r, "archive name")
+    assert hutch("list", "--short", repo, check=0).out == "good\n"

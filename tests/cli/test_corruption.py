@@ -234,3 +234,32 @@ def test_damaged_files_cache_is_not_trusted(hutch, tmp_path, damaged_setup):
         out = tmp_path / f"out-{archive}"
         _extract(hutch, repo, archive, out, check=0)
         assert {n: (out / n).read_bytes() for n in files} == files
+
+
+def test_a_repaired_archive_does_not_look_whole(hutch, tmp_path, repo):
+    """The pack holding b's file list is lost and check --repair rewrites
+    b: whatever reads b afterwards says what was lost and exits with 1."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(52):
+        (src / f"file-{i}").write_bytes(_data(i, 2000))
+    hutch("create", f"{repo}::a", "-", input=b"other data", check=0)
+    before = set(glob.glob(f"{repo}/packs/*/*"))
+    hutch("create", f"{repo}::b", ".", cwd=src, check=0)
+    for pack in set(glob.glob(f"{repo}/packs/*/*")) - before:
+        os.unlink(pack)  # b's data and its file list
+    assert hutch("check", "--repair", repo).rc == 1
+    reads = {
+        "list": hutch("list", f"{repo}::b"),
+        "extract": hutch("extract", f"{repo}::b", cwd=tmp_path),
+        "export-tar": hutch("export-tar", f"{repo}::b", tmp_path / "b.tar"),
+        "info": hutch("info", f"{repo}::b"),
+        "check": hutch("check", "--verify-data", repo),
+    }
+    for command, r in reads.items():
+        assert r.rc == 1, (command, r.err)
+        assert_clean_error(r, "archive b", "repaired", "file list", "lost")
+    info = reads["info"].out
+    assert "Number of files: 52" not in info or "repair" in info.split("Number of files")[1]
+    assert json.loads(hutch("info", "--json", f"{repo}::b").out)["archives"][0]["repaired"]
+    assert hutch("list", f"{repo}::a", check=0).err == ""

@@ -88,8 +88,20 @@ def test_lock_record_names_no_host_in_clear(store):
         assert f"held by {socket.gethostname()} pid" in str(err.value)
 
 
-def test_unreadable_lock_is_held_not_swept(store):
-    store.put("locks/" + "c" * 32, b"\xc1 not msgpack")
-    with pytest.raises(LockTimeout):
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b"\xc1 not msgpack",
+        msgpack.packb([1, 2, 3]),
+        msgpack.packb({"beat": "soon", "since": "long ago", "pid": "x"}),
+    ],
+)
+def test_unreadable_lock_is_held_not_swept(store, garbage):
+    store.put("locks/" + "c" * 32, garbage)
+    with pytest.raises(LockTimeout) as err:
         Lock(store, exclusive=True, wait=0.1).acquire()
+    message = str(err.value)
+    # The lock object is named, with what to do; no made-up holder.
+    assert "locks/" + "c" * 32 in message and "break-lock" in message, message
+    assert "None" not in message and "1970" not in message, message
     assert "locks/" + "c" * 32 in [i.name for i in store.list("locks")]

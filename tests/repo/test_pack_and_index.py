@@ -126,7 +126,7 @@ def test_stale_cache_is_not_trusted(make_repo):
     repo.store.delete(f"packs/{gone}")
     for info in repo.store.list("index"):
         repo.store.delete(info.name)
-    index = load_index(repo.store, repo.cipher, os.path.join(repo.cache_dir, "chunks"))
+    index = load_index(repo.store, repo.cipher, repo.cache)
     assert not any(c in index for c in first)
     assert all(c in index for c in second)
 

@@ -136,6 +136,29 @@ CASES = [
         },
         id="used-up-periods-and-oldest",
     ),
+    pytest.param(
+        ["2024-01-05T10:00", "2024-01-31T10:00", "2024-02-15T10:00", "2024-02-29T10:00"]
+        + ["2024-03-01T10:00"],
+        RetentionPolicy(monthly=-1),
+        {
+            "2024-03-01T10:00": "monthly #1",
+            "2024-02-29T10:00": "monthly #2",
+            "2024-02-15T10:00": None,  # not the newest of February
+            "2024-01-31T10:00": "monthly #3",
+            "2024-01-05T10:00": None,  # unlimited: every period is found, no [oldest]
+        },
+        id="minus-one-means-every-period",
+    ),
+    pytest.param(
+        ["2024-01-01T10:00", "2024-01-01T11:00", "2024-01-01T12:00"],
+        RetentionPolicy(last=-1, daily=1),
+        {
+            "2024-01-01T12:00": "last #1",
+            "2024-01-01T11:00": "last #2",
+            "2024-01-01T10:00": "last #3",
+        },
+        id="keep-last-minus-one-keeps-all",
+    ),
 ]
 
 

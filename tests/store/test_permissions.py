@@ -24,6 +24,8 @@ ALLOWED = {
     "delete lock": ALL,
     "list": ALL,
     "info": ALL,
+    "list leftovers": ALL,
+    "remove leftovers": {"all"},
     "destroy": {"all"},
 }
 
@@ -55,6 +57,10 @@ def _operation(store, op: str):
         return store.list("packs")
     if op == "info":
         return store.info("packs/p1")
+    if op == "list leftovers":
+        return store.leftovers()
+    if op == "remove leftovers":
+        return store.leftovers(remove_older_than=3600)
     assert op == "destroy"
     return store.destroy()
 

@@ -41,7 +41,6 @@ class CheckOptions:
     repair: bool = False
     select: Callable[[str], bool] = lambda name: True
     deadline: float | None = None  # time.monotonic() at which the pack scan stops
-    position_path: str | None = None  # where a partial pack scan continues
 
 
 def run_check(repo: Repository, findings: Findings, options: CheckOptions) -> int:
@@ -49,9 +48,7 @@ def run_check(repo: Repository, findings: Findings, options: CheckOptions) -> in
     many archives were checked. A pack scan (repository check, or
     verify_data) replaces the index with the intact objects it found."""
     if options.repository or options.verify_data:
-        scan = check_repository(
-            repo, findings, options.verify_data, options.deadline, options.position_path
-        )
+        scan = check_repository(repo, findings, options.verify_data, options.deadline)
         if scan.complete:
             index = repair_repository(repo, scan, findings) if options.repair else scan.index()
             repo.replace_index(index)
@@ -146,6 +143,8 @@ def check_archives(
 
 def _check_archive(reader: ChunkReader, entry: ArchiveEntry, present, findings) -> ArchiveState:
     state = ArchiveState([], 0, 0)
+    if note := repair_note(entry):
+        findings.warn(note)
     scan = ItemScan(reader, entry)
     for item in scan:
         status, lost = _item_state(item, present)
@@ -240,7 +239,10 @@ def _repair_archive(
         writer.close()
     fields = entry.to_dict()
     fields.update(
-        items=items, refs=stream.refs, comment=_note(entry.comment, damaged, scan.lost_parts)
+        items=items,
+        refs=stream.refs,
+        comment=_note(entry.comment, damaged, scan.lost_parts),
+        repaired=_repair_record(entry.repaired, len(damaged), scan.lost_parts),
     )
     repaired = ArchiveEntry(**fields)
     archives.delete(entry)  # soft: the original stays until compact
@@ -255,6 +257,38 @@ def _repair_archive(
     findings.fixed(
         f"archive {entry.name}: rewritten ({'; '.join(parts)}); the old version stays in "
         "deleted/ until the next compact"
+    )
+
+
+def _repair_record(before: dict, damaged: int, lost_parts: int) -> dict:
+    """What the archive has lost so far: parts of its file list stay lost
+    (their files are gone for good); damaged files may heal."""
+    lost = _count(before, "lost_parts") + lost_parts
+    if not lost and not damaged:
+        return {}
+    return {"date": datetime.date.today().isoformat(), "lost_parts": lost, "damaged_files": damaged}
+
+
+def _count(record: dict, key: str) -> int:
+    value = record.get(key, 0)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def repair_note(entry: ArchiveEntry) -> str | None:
+    """What an earlier check --repair lost of this archive, for everything
+    that reads it; None for an archive that was never damaged."""
+    record = entry.repaired if isinstance(entry.repaired, dict) else {}
+    lost, damaged = _count(record, "lost_parts"), _count(record, "damaged_files")
+    if not lost and not damaged:
+        return None
+    parts = []
+    if lost:
+        parts.append(f"{lost} piece(s) of its file list were lost, with the files listed in them")
+    if damaged:
+        parts.append(f"{damaged} file(s) hold zeros where their data was lost")
+    return (
+        f"archive {entry.name} is incomplete: 'hutch check --repair' repaired it on "
+        f"{record.get('date', 'an unknown day')}; {'; '.join(parts)}"
     )
 
 

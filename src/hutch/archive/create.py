@@ -24,10 +24,11 @@ from ..chunker import Chunker, ChunkerParams
 from ..compress import Compressor, parse_spec
 from ..crypto.objects import ObjectKind
 from ..errors import ArchiveExists, HutchError
-from ..repo.archives import ArchiveEntry, ArchiveList
+from ..repo.archives import ArchiveEntry, ArchiveList, check_archive_name
 from ..repo.repository import Repository
 from ..repo.writer import RepoWriter
-from .filescache import FilesCache
+from .filescache import FilesCache, cache_name
+from .flags import add_flags
 from .item import item_from_stat, read_xattrs
 from .itemstream import ItemStreamWriter
 from .patterns import PatternMatcher
@@ -51,6 +52,7 @@ class CreateOptions:
     numeric_ids: bool = False
     exclude_caches: bool = False
     exclude_if_present: list[bytes] = field(default_factory=list)
+    exclude_nodump: bool = False
     read_special: bool = False
     dry_run: bool = False
     comment: str = ""
@@ -143,7 +145,8 @@ class ArchiveCreator:
                     chunk_id, size, blob, csize = fut.result()
                 except Exception as e:
                     # Not the current file's fault: the pipeline itself failed.
-                    raise BackupFailed(f"backup failed while storing {item['path']!r}: {e}") from e
+                    where = os.fsdecode(item["path"])
+                    raise BackupFailed(f"backup failed: {e} (while storing {where})") from e
                 self._in_flight -= size
                 if blob is not None and not self.writer.has(chunk_id):
                     self.writer.add(chunk_id, blob)
@@ -181,17 +184,15 @@ class ArchiveCreator:
     def run(self, name: str, produce: Callable[[], None]) -> ArchiveEntry:
         """Make an archive of what `produce` adds through `add_item` and
         `add_stream_item`; commit it unless this is a dry run."""
+        check_archive_name(name)
         archives = ArchiveList(self.repo)
         if not self.options.dry_run and archives.exists(name):
             raise ArchiveExists(f"archive {name!r} already exists; choose another name")
         start = time.time()
         series_id = self.key.opaque_id(b"series", (self.options.series or name).encode())
-        cache_path = (
-            os.path.join(self.repo.cache_dir, f"files-{series_id.hex()[:32]}")
-            if self.repo.cache_dir
-            else None
+        self.files_cache = FilesCache(
+            self.repo.cache, cache_name(series_id), self.options.files_cache, self.key
         )
-        self.files_cache = FilesCache(cache_path, self.options.files_cache, self.key)
         self.writer = RepoWriter(self.repo, dry_run=self.options.dry_run)
         self.items = ItemStreamWriter(self.writer, self.compressor)
         self._pool = ThreadPoolExecutor(max_workers=self.options.threads or os.cpu_count() or 2)
@@ -237,6 +238,7 @@ class ArchiveCreator:
                 item["hlid"] = hlid
                 item["size"] = st.st_size
                 read_xattrs(fs_path, item)  # every link shows the inode's xattrs and ACLs
+                add_flags(fs_path, st, item)
                 self.stats.nfiles += 1
                 self._enqueue(_Pending(item, "h"))
                 return
@@ -255,6 +257,7 @@ class ArchiveCreator:
         chunks = self.files_cache.lookup(path, st)
         if chunks is not None and all(bytes(c[0]) in self.repo.index for c in chunks):
             read_xattrs(fs_path, item)
+            add_flags(fs_path, st, item)
             item["size"] = st.st_size
             self.stats.original_size += st.st_size
             self._enqueue(_Pending(item, "U", chunks=[[bytes(i), n] for i, n in chunks]))
@@ -264,6 +267,7 @@ class ArchiveCreator:
         with _open_for_reading(fs_path) as f:
             before = os.fstat(f.fileno())
             read_xattrs(fs_path, item)
+            add_flags(fs_path, before, item, f.fileno())
             try:
                 size = self._read_chunks(f, pending, path)
             except OSError:

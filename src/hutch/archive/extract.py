@@ -16,6 +16,7 @@ from ..errors import HutchError
 from ..repo.archives import ArchiveEntry
 from ..repo.reader import ChunkReader
 from ..repo.repository import Repository
+from .flags import describe, write_flags
 from .item import MetadataRestorer
 from .itemstream import iter_items
 from .patterns import PatternMatcher
@@ -87,6 +88,7 @@ class Extractor:
         self._safe_dirs: set[bytes] = {b""}
         self._hardlinks: dict[bytes, bytes] = {}
         self._dirs: list[tuple[bytes, dict]] = []
+        self._flags: dict[bytes, int] = {}  # set last of all (immutable, append-only)
 
     def run(self, entry: ArchiveEntry, matcher: PatternMatcher) -> None:
         strip = self.options.strip_components
@@ -108,6 +110,7 @@ class Extractor:
             for fs_path, item in reversed(self._dirs):
                 if fs_path in self._safe_dirs:  # else replaced by a later item
                     self._apply_metadata(fs_path, item)
+            self._apply_flags()
         finally:
             self.reader.close()
         for pattern in matcher.unmatched_includes():
@@ -129,7 +132,10 @@ class Extractor:
                 if content is not None:
                     self._write_content(item, None, content)
                 return
+            self._flags.pop(fs_path, None)  # a later item replaces an earlier one
             self._restore_item(item, fs_path, content)
+            if item.get("flags"):
+                self._flags[fs_path] = item["flags"]
         except OSError as e:
             self.reporter.warning(f"{os.fsdecode(fs_path)}: cannot restore: {e.strerror}")
         finally:
@@ -236,6 +242,20 @@ class Extractor:
                 f"{os.fsdecode(item['path'])}: damaged: 'hutch check --repair' put zeros in "
                 "place of data that was lost; the rest of the file was restored"
             )
+
+    def _apply_flags(self) -> None:
+        """File flags, after everything else: an immutable file or folder
+        takes no more changes, not even a hardlink to it."""
+        for fs_path, flags in self._flags.items():
+            if os.path.dirname(fs_path) not in self._safe_dirs:
+                continue  # its folder was replaced by a later item
+            try:
+                write_flags(fs_path, flags)
+            except OSError as e:
+                self.reporter.warning(
+                    f"{os.fsdecode(fs_path)}: cannot restore file flags {describe(flags)}: "
+                    f"{e.strerror}"
+                )
 
     def _apply_metadata(self, fs_path: bytes, item: dict) -> None:
         try:

@@ -1,9 +1,10 @@
 """The files cache: what a file looked like when it was last backed up and
 which chunks hold it, so an unchanged file is not read again.
 
-One cache per repository and archive series, a msgpack file under the cache
-dir. A new series starts from the most recently written cache of the
-repository, so a backup under a new archive name does not read everything.
+One cache per repository and archive series, a msgpack file in the
+repository's cache folder (never fatal: see repo/cache.py). A new series
+starts from the most recently written cache of the repository, so a backup
+under a new archive name does not read everything.
 Keys are keyed hashes of paths (the cache holds no names in clear).
 An entry not seen for MAX_AGE backups is dropped.
 """
@@ -14,8 +15,10 @@ import blake3
 import msgpack
 
 from ..errors import UsageError
+from ..repo.cache import CacheDir
 
 MAX_AGE = 20
+PREFIX = "files-"
 _VERSION = 2
 _MODES = {
     "ctime,size,inode",
@@ -44,11 +47,14 @@ def check_mode(mode: str) -> str:
 
 
 class FilesCache:
-    def __init__(self, path: str | None, mode: str, key):
-        self.path = path
+    """The files cache `name` in the repository's cache folder."""
+
+    def __init__(self, cache: CacheDir, name: str, mode: str, key):
+        self.cache = cache
+        self.name = name
         self.mode = check_mode(mode)
         self.key = key
-        self.enabled = self.mode != "disabled" and path is not None
+        self.enabled = self.mode != "disabled" and cache.folder is not None
         self._use_ctime = "ctime" in self.mode
         self._use_inode = "inode" in self.mode
         self._entries: dict[bytes, list] = {}
@@ -56,12 +62,13 @@ class FilesCache:
             self._load()
 
     def _load(self) -> None:
-        path = self.path if os.path.exists(self.path) else _latest_sibling(self.path)
-        if path is None:
+        data = self.cache.read(self.name)
+        if data is None:
+            newest = self.cache.newest(PREFIX)
+            data = self.cache.read(newest) if newest else None
+        if data is None:
             return
         try:
-            with open(path, "rb") as f:
-                data = f.read()
             body, digest = data[:-32], data[-32:]
             # A damaged cache could name the wrong chunks for a file: check it whole.
             if blake3.blake3(body).digest() != digest:
@@ -69,8 +76,8 @@ class FilesCache:
             d = msgpack.unpackb(body)
             if d.get("v") == _VERSION:
                 self._entries = d["entries"]
-        except (OSError, ValueError, TypeError, KeyError, AttributeError, msgpack.UnpackException):
-            self._entries = {}  # missing or damaged: start over, costs one full read
+        except (ValueError, TypeError, KeyError, AttributeError, msgpack.UnpackException):
+            self._entries = {}  # damaged: start over, costs one full read
 
     def _key(self, path: bytes) -> bytes:
         return self.key.opaque_id(b"files cache path", path)[:16]
@@ -116,19 +123,10 @@ class FilesCache:
             entry[1] += 1
             if entry[1] <= MAX_AGE:
                 kept[k] = entry
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        tmp = f"{self.path}.tmp{os.getpid()}"
         body = msgpack.packb({"v": _VERSION, "entries": kept})
-        with open(tmp, "wb") as f:
-            f.write(body + blake3.blake3(body).digest())
-        os.replace(tmp, self.path)
+        self.cache.write(self.name, body + blake3.blake3(body).digest())
 
 
-def _latest_sibling(path: str) -> str | None:
-    folder = os.path.dirname(path)
-    try:
-        names = [n for n in os.listdir(folder) if n.startswith("files-") and ".tmp" not in n]
-    except FileNotFoundError:
-        return None
-    paths = [os.path.join(folder, n) for n in names]
-    return max(paths, key=os.path.getmtime) if paths else None
+def cache_name(series_id: bytes) -> str:
+    """The name of a series' files cache in the cache folder."""
+    return f"{PREFIX}{series_id.hex()[:32]}"

@@ -5,7 +5,8 @@ An item is a dict with short keys, packed with msgpack:
   path (bytes, relative), mode, uid, gid, user, group, mtime, atime, ctime
   (nanoseconds), size, chunks ([[id, size], ...]), target (symlink, bytes),
   hlid (hardlink group id, bytes), rdev, xattrs ({bytes: bytes}),
-  acl_access, acl_default (the kernel's binary ACL form, bytes).
+  acl_access, acl_default (the kernel's binary ACL form, bytes), flags
+  (chattr's inode flags, see flags.py).
 """
 
 import errno

@@ -6,6 +6,7 @@ import os
 import re
 import stat
 
+from .flags import NODUMP, add_flags, read_flags
 from .item import item_from_stat, read_xattrs
 from .patterns import PatternMatcher
 
@@ -102,6 +103,9 @@ class Walker:
             self.reporter.file_status("x", path)
             if not (is_dir and recurse):
                 return
+        elif self.options.exclude_nodump and read_flags(fs_path, st) & NODUMP:
+            self.reporter.file_status("x", path)  # as dump(8) does: a folder with all in it
+            return
         try:
             if is_dir:
                 self._directory(fs_path, path, st, include, root_dev)
@@ -119,6 +123,7 @@ class Walker:
         if include and path and not tagged:
             item = item_from_stat(path, st, self.options.numeric_ids)
             read_xattrs(fs_path, item)
+            add_flags(fs_path, st, item)
             self.creator.add_item(item, "d")
         if tagged:
             self.reporter.file_status("x", path)

@@ -2,6 +2,7 @@
 
 import argparse
 
+from ..archive.check import repair_note
 from ..archive.patterns import PatternMatcher
 from ..archive.report import Reporter
 from ..errors import EXIT_ERROR, EXIT_OK, EXIT_WARNING, UsageError
@@ -112,6 +113,17 @@ def report_damaged_archives(archives) -> int:
     for name in archives.damaged:
         logger.error(f"archive entry {name} is damaged and cannot be read; it was left out")
     return EXIT_ERROR if archives.damaged else EXIT_OK
+
+
+def report_repaired(entries, warn=None) -> int:
+    """Say what an earlier repair lost of these archives (through `warn`,
+    default the log); the exit code: a warning if anything was lost."""
+    rc = EXIT_OK
+    for entry in entries:
+        if note := repair_note(entry):
+            (warn or logger.warning)(note)
+            rc = EXIT_WARNING
+    return rc
 
 
 def format_line(fmt: str, fields: dict) -> str:

@@ -5,10 +5,11 @@ import contextlib
 import os
 from dataclasses import dataclass
 
+from ..errors import StoreReadOnly, UsageError
 from ..remote.open import RemoteOptions, open_store
 from ..repo.lock import Lock
 from ..repo.repository import Repository, read_config
-from .output import relay_remote_line
+from .output import logger, notices, relay_remote_line
 from .passphrase import PassphraseSource
 
 
@@ -46,6 +47,10 @@ class Context:
         self.dirs = Dirs.from_environment()
         self.key_file = os.environ.get("HUTCH_KEY_FILE") or None
 
+    @property
+    def _command(self) -> str:
+        return getattr(self.args, "command", None) or "this command"
+
     def store(self, location: str):
         level = self.args.log_level
         remote = RemoteOptions(
@@ -58,21 +63,47 @@ class Context:
         return open_store(location, remote)
 
     @contextlib.contextmanager
-    def keyless(self, location: str, lock: str = "exclusive"):
+    def _check_bypass(self, lock: str | None, reads_only: bool) -> None:
+        if getattr(self.args, "bypass_lock", False) and lock is not None and not reads_only:
+            raise UsageError(
+                f"--bypass-lock is for commands that only read; 'hutch {self._command}' "
+                "changes the repository and needs its lock"
+            )
+
+    @contextlib.contextmanager
+    def _held(self, store, lock: str | None, reads_only: bool, cipher=None):
+        """The lock the command declares, held while it runs (see repository)."""
+        held = None
+        if lock is not None and not getattr(self.args, "bypass_lock", False):
+            held = self._lock(store, lock == "exclusive", cipher, reads_only)
+        try:
+            yield held
+        finally:
+            if held is not None:
+                held.release()
+
+    @contextlib.contextmanager
+    def keyless(self, location: str, lock: str = "exclusive", reads_only: bool = False):
         """The repository's store, without its key (no passphrase is asked
         for or read): for what the server's operator does with what the
         repository publishes. Refuses a location that holds no repository."""
+        self._check_bypass(lock, reads_only)
         store = self.store(location)
         try:
             read_config(store)
-            with Lock(store, lock == "exclusive", self.args.lock_wait):
+            with self._held(store, lock, reads_only):
                 yield store
         finally:
             store.close()
 
     @contextlib.contextmanager
-    def repository(self, location: str, lock: str | None = "shared"):
-        """Open the repository; lock: "shared", "exclusive" or None."""
+    def repository(self, location: str, lock: str | None = "shared", reads_only: bool = False):
+        """Open the repository; lock: "shared", "exclusive" or None.
+
+        A command that only reads (`reads_only`) runs without a lock with
+        --bypass-lock, and where the repository cannot be written at all
+        (read-only media), with a notice; any other command refuses both."""
+        self._check_bypass(lock, reads_only)
         store = self.store(location)
         try:
             repo = Repository.open(
@@ -83,13 +114,26 @@ class Context:
                 security_dir=self.dirs.security,
                 key_file=self.key_file,
                 envelope=getattr(store, "offered_key", None),
+                warn=notices.warning,
             )
-            if lock is None:
+            with self._held(store, lock, reads_only, repo.cipher) as held:
+                repo.lock = held
                 yield repo
-            else:
-                exclusive = lock == "exclusive"
-                with Lock(store, exclusive, self.args.lock_wait, repo.cipher) as held:
-                    repo.lock = held
-                    yield repo
         finally:
             store.close()
+
+    def _lock(self, store, exclusive: bool, cipher, reads_only: bool) -> Lock | None:
+        """The lock, taken; None where reading goes on without one."""
+        try:
+            return Lock(store, exclusive, self.args.lock_wait, cipher).acquire()
+        except StoreReadOnly as e:
+            if not reads_only:
+                raise StoreReadOnly(
+                    f"{e}: the repository cannot be written, and 'hutch {self._command}' "
+                    "changes it (list, extract, check and other reading commands work there)"
+                ) from None
+            logger.warning(
+                f"the repository at {store.location} cannot be written ({e}); "
+                "reading it without a lock"
+            )
+            return None

@@ -4,6 +4,7 @@ Exit codes: 0 ok, 1 warning, 2 error, 128+N when killed by signal N.
 """
 
 import argparse
+import io
 import logging
 import os
 import signal
@@ -11,9 +12,9 @@ import sys
 import traceback
 
 from .. import __version__
-from ..errors import EXIT_ERROR, EXIT_WARNING, HutchError
+from ..errors import EXIT_ERROR, EXIT_OK, EXIT_WARNING, HutchError, UsageError
 from .commands import COMMANDS
-from .output import logger, setup_logging
+from .output import logger, notices, setup_logging
 
 _LEVELS = ("critical", "error", "warning", "info", "debug")
 
@@ -60,6 +61,13 @@ def _add_common(parser: argparse.ArgumentParser, top: bool) -> None:
         type=float,
         default=d(10.0),
         help="wait at most SECONDS for the repository lock (default: 10)",
+    )
+    g.add_argument(
+        "--bypass-lock",
+        action="store_true",
+        default=d(False),
+        help="read without taking the repository lock (commands that only read; "
+        "for read-only media, where hutch also does it by itself)",
     )
     g.add_argument(
         "--show-rc", action="store_true", default=d(False), help="log the exit code at the end"
@@ -121,7 +129,55 @@ def run(argv: list[str]) -> int:
         parser.print_help(sys.stderr)
         return EXIT_ERROR
     os.umask(args.umask)
-    return args.func(args) or 0
+    rc = args.func(args) or EXIT_OK
+    return EXIT_WARNING if rc == EXIT_OK and notices.count else rc
+
+
+class _ClosedStream(io.TextIOBase):
+    """Stands in for a standard stream that was closed when hutch started:
+    using it is a clear error, not an AttributeError on None."""
+
+    def __init__(self, what: str):
+        super().__init__()
+        self.what = what
+
+    @property
+    def buffer(self):
+        return self
+
+    def _closed(self, *args, **kwargs):
+        raise UsageError(
+            f"{self.what} is closed, but this command needs it; "
+            f"give hutch a {self.what} (e.g. /dev/null)"
+        )
+
+    read = readline = write = fileno = _closed
+
+    def flush(self) -> None:
+        pass
+
+
+def _guard_standard_streams() -> None:
+    """Hold closed descriptors 0-2 open on /dev/null, so that no file hutch
+    opens (a pack, a lock) becomes its stdout or stdin by accident; a
+    command that reads or writes them gets a clear error instead."""
+    for fd, name, what in ((0, "stdin", "standard input"), (1, "stdout", "standard output")):
+        if not _is_open(fd) or getattr(sys, name) is None:
+            if not _is_open(fd):
+                os.open(os.devnull, os.O_RDWR)  # the lowest free descriptor: this one
+            setattr(sys, name, _ClosedStream(what))
+    if not _is_open(2) or sys.stderr is None:
+        if not _is_open(2):
+            os.open(os.devnull, os.O_RDWR)
+        sys.stderr = open(os.devnull, "w")  # nobody to tell: messages go nowhere
+
+
+def _is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
 
 
 def _on_signal(signum, frame):
@@ -130,6 +186,7 @@ def _on_signal(signum, frame):
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
+    _guard_standard_streams()
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGHUP, _on_signal)
     show_rc = "--show-rc" in argv

@@ -59,6 +59,21 @@ def setup_logging(level: str, log_json: bool) -> None:
     logger.propagate = False
 
 
+class Notices:
+    """Warnings that come from beside a command's own work (the local cache
+    failed): logged as they come, and they make the exit code a warning."""
+
+    def __init__(self):
+        self.count = 0
+
+    def warning(self, message: str) -> None:
+        self.count += 1
+        logger.warning(message)
+
+
+notices = Notices()
+
+
 class TextReporter(Reporter):
     """Reports to the log; file lines only with --list; progress with -p."""
 

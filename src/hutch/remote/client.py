@@ -11,7 +11,7 @@ from concurrent.futures import Future
 
 from .. import __version__
 from ..errors import ConnectionClosed, StoreError
-from ..store.base import ObjectInfo, Store
+from ..store.base import Leftover, ObjectInfo, Store
 from . import protocol
 from .transport import Connection, connect
 from .urls import Location
@@ -188,6 +188,23 @@ class RemoteStore(Store):
         if not isinstance(answer, list):
             raise self._bad_answer("list")
         return [self._info("list", v, namespace + "/") for v in answer]
+
+    def leftovers(self, remove_older_than: float | None = None) -> "list[Leftover]":
+        answer = self._call("leftovers", remove_older_than)
+        if not isinstance(answer, list):
+            raise self._bad_answer("leftovers")
+        found = []
+        for value in answer:
+            if (
+                not isinstance(value, list)
+                or len(value) != 4
+                or not isinstance(value[0], str)
+                or not all(isinstance(v, int | float) for v in value[1:3])
+                or not isinstance(value[3], bool)
+            ):
+                raise self._bad_answer("leftovers")
+            found.append(Leftover(*value))
+        return found
 
     def close(self) -> None:
         self.conn.close()

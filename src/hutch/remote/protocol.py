@@ -45,6 +45,7 @@ _ERROR_TYPES = {
         errors.ObjectNotFound,
         errors.ObjectExists,
         errors.PermissionDenied,
+        errors.StoreReadOnly,
         errors.StoreError,
         errors.RepositoryNotFound,
         errors.RepositoryExists,

@@ -103,6 +103,7 @@ _METHODS = {
     "delete": (1, 1, (str,)),
     "info": (1, 1, (str,)),
     "list": (1, 1, (str,)),
+    "leftovers": (0, 1, ((int, float, type(None)),)),  # may remove: not one of _READS
 }
 _READS = ("get", "info", "list", "exists")
 
@@ -124,6 +125,8 @@ def _check_args(method: str, args) -> list:
             raise UsageError("offset out of range")
         if length is not None and not 0 <= length <= protocol.MAX_FRAME:
             raise UsageError(f"length out of range (at most {protocol.MAX_FRAME} bytes at once)")
+    if method == "leftovers" and args and args[0] is not None and not args[0] >= 0:
+        raise UsageError("negative age")
     return args
 
 
@@ -354,4 +357,6 @@ class Session:
         if method == "info":
             info = store.info(*args)
             return [info.name, info.size]
+        if method == "leftovers":
+            return [[x.name, x.size, x.age, x.removed] for x in store.leftovers(*args)]
         return [[i.name, i.size] for i in store.list(*args)]

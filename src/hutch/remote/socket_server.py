@@ -41,14 +41,18 @@ class SocketServer:
         self._stop = threading.Event()
 
     def serve_forever(self) -> None:
-        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-        _remove_stale(self.path)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind(self.path)
-        os.chmod(self.path, 0o770)
-        listener.listen(16)
-        with open(self.pid_path, "w") as f:
-            f.write(f"{os.getpid()}\n")
+        try:
+            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+            _remove_stale(self.path)
+            listener.bind(self.path)
+            os.chmod(self.path, 0o770)
+            listener.listen(16)
+            with open(self.pid_path, "w") as f:
+                f.write(f"{os.getpid()}\n")
+        except OSError as e:
+            listener.close()
+            raise UsageError(f"cannot listen on {self.path}: {e.strerror}") from None
         previous = signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
         listener.settimeout(0.5)
         try:

@@ -10,6 +10,7 @@ both ids); `aid:ID` names an archive by (a prefix of) its id instead."""
 
 import datetime
 import os
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -34,6 +35,25 @@ from .repository import Repository
 ID_PREFIX = "aid:"
 
 
+def check_archive_name(name: str) -> str:
+    """Refuse names that REPO::ARCHIVE, paths or one-per-line listings could
+    not tell apart (UsageError); return the name."""
+    what = None
+    if not name:
+        what = "is empty"
+    elif "/" in name:
+        what = "contains '/'"
+    elif "::" in name:
+        what = "contains '::'"
+    elif name.startswith(ID_PREFIX):
+        what = f"starts with {ID_PREFIX!r}, which names an archive by its id"
+    elif any(unicodedata.category(c) in ("Cc", "Cs") for c in name):
+        what = "contains a control character or bytes that are not UTF-8"
+    if what:
+        raise UsageError(f"invalid archive name {name!r}: it {what}; choose another name")
+    return name
+
+
 @dataclass
 class ArchiveEntry:
     name: str
@@ -48,6 +68,9 @@ class ArchiveEntry:
     stats: dict = field(default_factory=dict)
     series: bytes = b""
     refs: list[str] = field(default_factory=list)  # names of its reference lists (refs/)
+    # What check --repair lost of it (date, lost_parts, damaged_files); only
+    # stored when there is something to say.
+    repaired: dict = field(default_factory=dict)
     # Not part of the sealed entry: the id in its store name, and the
     # server's record of its arrival (None where there is none).
     id: bytes = b""
@@ -56,6 +79,8 @@ class ArchiveEntry:
     def to_dict(self) -> dict:
         d = dict(self.__dict__)
         del d["id"], d["arrival"]
+        if not d["repaired"]:
+            del d["repaired"]
         return d
 
     def published(self) -> dict:
@@ -237,6 +262,7 @@ class ArchiveList:
     def rename(self, entry: ArchiveEntry, new_name: str) -> None:
         """Seal the entry anew under its own id, replacing it in one atomic
         write: it keeps its id and its place in time (its arrival record)."""
+        check_archive_name(new_name)
         if self.exists(new_name):
             raise ArchiveExists(f"archive {new_name!r} already exists; choose another name")
         if self.repo.lock is not None:

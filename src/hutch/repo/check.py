@@ -8,7 +8,9 @@ What is checked (check --repository-only):
   missing byte shows, without decrypting anything), its header parses and
   authenticates, every entry lies within the pack; with verify_data, every
   object in it authenticates (this also catches a server that replaced a
-  pack together with its name).
+  pack together with its name);
+- temporary files that interrupted writes left behind are reported (a
+  warning once they are old enough for compact to remove).
 A pack found damaged has each of its objects authenticated, so that check
 knows exactly which chunks are lost. A chunk stored in several packs has
 every copy read and checked against its id (even without verify_data): a
@@ -17,7 +19,7 @@ that fails is reported (and removed by repair).
 
 With a deadline (--max-duration), the pack scan stops when time is up and
 the next check continues after the last pack checked; the position is kept
-in the cache directory.
+in the cache folder.
 
 Repair rebuilds the index from the packs: the intact objects of damaged
 packs are copied into new packs, new segments list every good pack, and
@@ -28,7 +30,6 @@ The core never prints: findings go to a reporter (anything with error,
 warning and info methods) and are kept in `Findings` for the exit code.
 """
 
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -36,8 +37,10 @@ from dataclasses import dataclass, field
 import blake3
 
 from ..errors import EXIT_ERROR, EXIT_OK, EXIT_WARNING, IntegrityError, ObjectNotFound, StoreError
+from .cache import CacheDir
 from .index import ChunkIndex
 from .keyless import removed_by_compact
+from .leftovers import LEFTOVER_AGE, describe
 from .pack import parse_tail
 from .packcopy import PackCopier
 from .packtable import PackTable, scan_pack_table, write_segments
@@ -45,6 +48,7 @@ from .repository import Repository
 from .verify import object_is_intact
 
 READ_AHEAD = 3  # packs read and verified in parallel
+POSITION = "check-position"  # in the cache: where a partial pack scan continues
 
 
 @dataclass
@@ -132,10 +136,10 @@ def check_repository(
     findings: Findings,
     verify_data: bool = False,
     deadline: float | None = None,
-    position_path: str | None = None,
 ) -> RepositoryScan:
     """Check segments and packs; `deadline` (time.monotonic) ends the pack
-    scan early, to continue after `position_path`'s pack next time."""
+    scan early, to continue after that pack next time (the position is kept
+    in the repository's cache folder)."""
     table = scan_pack_table(repo.store, repo.cipher, headers="none")
     scan = RepositoryScan(table)
     for segment, why in table.bad_segments.items():
@@ -152,7 +156,7 @@ def check_repository(
                     "(nothing used it); 'hutch compact --rewrite' tidies the index"
                 )
     names = sorted(table.sizes)
-    start = _read_position(position_path) if deadline is not None else None
+    start = _read_position(repo.cache) if deadline is not None else None
     todo = [n for n in names if start is None or n > start]
     if start is not None:
         findings.note(f"continuing the pack check after pack {start[:16]}")
@@ -182,9 +186,9 @@ def check_repository(
     scan.complete = exhausted or next(queue, None) is None
     if scan.complete:
         _check_copies(repo, scan, findings, verify_data)
-        _write_position(position_path, None)
+        repo.cache.remove(POSITION)
     else:
-        _write_position(position_path, last)
+        repo.cache.write(POSITION, f"{last}\n".encode())
         findings.note(
             f"checked {len(scan.packs)} of {len(names)} packs before --max-duration ran out; "
             "the next check continues from there"
@@ -192,7 +196,17 @@ def check_repository(
     for pack in table.unlisted():
         if pack in scan.packs:
             findings.note(f"pack {pack[:16]} is in no index segment (an interrupted writer's)")
+    _report_leftovers(repo, findings)
     return scan
+
+
+def _report_leftovers(repo: Repository, findings: Findings) -> None:
+    found = repo.store.leftovers()
+    old = [x for x in found if x.age >= LEFTOVER_AGE]
+    if old:
+        findings.warn(f"{describe(old)}: 'hutch compact' removes them")
+    if len(found) > len(old):
+        findings.note(f"{describe([x for x in found if x not in old])}: writes under way?")
 
 
 def _check_copies(repo: Repository, scan: RepositoryScan, findings: Findings, verified: bool):
@@ -345,27 +359,6 @@ def _delete(store, name: str) -> None:
         pass
 
 
-def _read_position(path: str | None) -> str | None:
-    if not path:
-        return None
-    try:
-        with open(path) as f:
-            return f.read().strip() or None
-    except OSError:
-        return None
-
-
-def _write_position(path: str | None, pack: str | None) -> None:
-    if not path:
-        return
-    if pack is None:
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
-        return
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(pack + "\n")
-    os.replace(tmp, path)
+def _read_position(cache: CacheDir) -> str | None:
+    data = cache.read(POSITION)
+    return data.decode(errors="replace").strip() or None if data else None

@@ -10,7 +10,6 @@ is rebuilt rather than trusted.
 """
 
 import heapq
-import os
 import struct
 
 import blake3
@@ -19,12 +18,14 @@ import msgpack
 from ..crypto.objects import ObjectCipher, ObjectKind
 from ..errors import IntegrityError, ObjectNotFound, StoreError
 from ..store.base import Store
+from .cache import CacheDir
 from .pack import TAIL_GUESS, NeedMore, parse_tail
 
 SEGMENT_ID = b"index segment"
 _RECORD = struct.Struct(">32sIII")  # id, pack number, offset, length
 _CACHE_VERSION = 3  # 3: records sorted by id
 MERGE_AT = 65536
+CACHE_NAME = "chunks"
 
 
 class ChunkIndex:
@@ -138,7 +139,12 @@ def write_segment(store: Store, cipher: ObjectCipher, packs: dict[str, list]) ->
 
 
 def read_segment(store: Store, cipher: ObjectCipher, name: str) -> dict[str, list]:
-    plain = cipher.open(ObjectKind.INDEX, SEGMENT_ID, store.get(name))
+    blob = store.get(name)
+    # A segment is named by the hash of its bytes, as a pack is: a copy under
+    # another name is no segment (compact would keep it next to the original).
+    if blake3.blake3(blob).hexdigest() != name.split("/", 1)[1]:
+        raise IntegrityError("its content does not match its name")
+    plain = cipher.open(ObjectKind.INDEX, SEGMENT_ID, blob)
     try:
         packs = msgpack.unpackb(plain)["packs"]
         return {p: [(bytes(i), int(o), int(n)) for i, o, n in es] for p, es in packs.items()}
@@ -175,11 +181,11 @@ def all_locations(store: Store, cipher: ObjectCipher) -> dict[bytes, list]:
     return locations
 
 
-def load_index(store: Store, cipher: ObjectCipher, cache_path: str | None) -> ChunkIndex:
+def load_index(store: Store, cipher: ObjectCipher, cache: CacheDir | None) -> ChunkIndex:
     """The merged index of the repository, using and refreshing the cache."""
     segments = {info.name for info in store.list("index")}
     packs = {info.name.split("/", 1)[1]: info.size for info in store.list("packs")}
-    cached = _read_cache(cache_path)
+    cached = _read_cache(cache)
     # A cache that knows a segment or pack that is gone is stale: trusting it
     # could deduplicate against a chunk that no longer exists.
     if cached is not None and cached[0] <= segments and cached[1].known_packs() <= packs.keys():
@@ -208,16 +214,15 @@ def load_index(store: Store, cipher: ObjectCipher, cache_path: str | None) -> Ch
                 # Damaged, vanished or unreadable (write-only): nothing to
                 # reuse here; check reports damage.
                 continue
-    _write_cache(cache_path, covered, index)
+    _write_cache(cache, covered, index)
     return index
 
 
-def _read_cache(path: str | None):
-    if not path:
+def _read_cache(cache: CacheDir | None):
+    data = cache.read(CACHE_NAME) if cache is not None else None
+    if data is None:
         return None
     try:
-        with open(path, "rb") as f:
-            data = f.read()
         body, digest = data[:-32], data[-32:]
         # A damaged entry would send reads to the wrong place: check it whole.
         if blake3.blake3(body).digest() != digest:
@@ -227,7 +232,6 @@ def _read_cache(path: str | None):
             return None
         return set(d["segments"]), ChunkIndex.from_bytes(d["index"])
     except (
-        OSError,
         ValueError,
         TypeError,
         KeyError,
@@ -235,17 +239,13 @@ def _read_cache(path: str | None):
         struct.error,
         msgpack.UnpackException,
     ):
-        return None  # missing or damaged: rebuild from the repository
+        return None  # damaged: rebuild from the repository
 
 
-def _write_cache(path: str | None, segments: set[str], index: ChunkIndex) -> None:
-    if not path:
+def _write_cache(cache: CacheDir | None, segments: set[str], index: ChunkIndex) -> None:
+    if cache is None:
         return
     data = msgpack.packb(
         {"v": _CACHE_VERSION, "segments": sorted(segments), "index": index.to_bytes()}
     )
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data + blake3.blake3(data).digest())
-    os.replace(tmp, path)
+    cache.write(CACHE_NAME, data + blake3.blake3(data).digest())

@@ -92,7 +92,7 @@ class Lock:
                 continue
             except (ValueError, TypeError, msgpack.UnpackException):
                 # Unreadable: treat it as held, exclusively, until break-lock.
-                rec = {"name": info.name, "beat": time.time(), "exclusive": True, "pid": "?"}
+                rec = {"name": info.name, "unreadable": True, "exclusive": True}
             if self._is_stale(rec):
                 try:
                     self.store.delete(info.name)
@@ -103,10 +103,13 @@ class Lock:
         return result
 
     def _is_stale(self, rec: dict) -> bool:
+        if rec.get("unreadable"):
+            return False  # held until break-lock
         try:
             beat = float(rec.get("beat", 0))
         except (TypeError, ValueError):
-            return False  # unreadable: held until break-lock
+            rec["unreadable"] = True
+            return False
         if abs(time.time() - beat) > STALE_AFTER:
             return True
         if rec.get("host") == self.host:
@@ -129,20 +132,32 @@ class Lock:
                 break
             self.store.delete(self.name)
             if time.monotonic() >= deadline:
-                holder = conflicts[0]
-                since = time.strftime(
-                    "%Y-%m-%d %H:%M:%S", time.localtime(float(holder.get("since", 0)))
-                )
-                raise LockTimeout(
-                    f"Failed to create/acquire the lock {self.store.location} (timeout): held by "
-                    f"{self._holder(holder)} pid {holder.get('pid')} since {since}; "
-                    "wait, raise --lock-wait, or 'hutch break-lock' if that holder is gone"
-                )
+                raise LockTimeout(self._timeout_message(conflicts[0]))
             time.sleep(delay * (1 + random.random()))
             delay = min(delay * 2, 1.0)
         self._thread = threading.Thread(target=self._beat, daemon=True, name="lock-heartbeat")
         self._thread.start()
         return self
+
+    def _timeout_message(self, holder: dict) -> str:
+        start = f"Failed to create/acquire the lock {self.store.location} (timeout)"
+        if holder.get("unreadable"):
+            return (
+                f"{start}: the lock object {holder['name']} cannot be read (damaged, or not "
+                "written by hutch) and counts as held; if no hutch process uses the repository, "
+                f"remove it with 'hutch break-lock {self.store.location}'"
+            )
+        try:
+            since = time.strftime(
+                "%Y-%m-%d %H:%M:%S", time.localtime(float(holder.get("since", 0)))
+            )
+        except (TypeError, ValueError, OverflowError, OSError):
+            since = "an unknown time"
+        return (
+            f"{start}: held by {self._holder(holder)} pid {holder.get('pid')} since {since} "
+            f"({holder['name']}); wait, raise --lock-wait, or 'hutch break-lock' if that "
+            "holder is gone"
+        )
 
     def _beat(self) -> None:
         while not self._stop.wait(HEARTBEAT):

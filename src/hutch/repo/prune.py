@@ -9,6 +9,8 @@ period -- unless an earlier rule kept that archive already, in which case
 the period is used up without counting. If a rule finds fewer than N
 periods, it also keeps the oldest archive (shown as `rule[oldest]`), so
 that the oldest backup survives until the policy has enough history.
+A count of -1 means unlimited (as in borg): every period, every archive for
+keep-last, and no `[oldest]`.
 
 Periods are taken in the local time of the machine that prunes (as borg
 does); `plan_prune` takes the zone as a parameter so tests can fix it.
@@ -205,7 +207,7 @@ def _keep_per_period(
         d.rule, d.number = rule, number
         if number == count:
             return
-    if ordered and not ordered[-1].keep:
+    if count > 0 and ordered and not ordered[-1].keep:
         # Fewer periods than asked for: the oldest archive stays too.
         number += 1
         ordered[-1].rule, ordered[-1].number = f"{rule}[oldest]", number

@@ -15,6 +15,7 @@ from ..errors import (
 )
 from ..store.base import Store
 from . import config as config_mod
+from .cache import CacheDir
 from .config import RepoConfig
 from .index import ChunkIndex, load_index
 from .security import check_and_remember
@@ -23,12 +24,23 @@ REPOKEY_NAME = "keys/repokey"
 
 
 class Repository:
-    def __init__(self, store: Store, config: RepoConfig, key: Key, cache_dir: str | None):
+    """warn: where problems with the local cache are reported (the cache is
+    never fatal, and the core never prints)."""
+
+    def __init__(
+        self,
+        store: Store,
+        config: RepoConfig,
+        key: Key,
+        cache_dir: str | None,
+        warn: Callable[[str], None] | None = None,
+    ):
         self.store = store
         self.config = config
         self.key = key
         self.cipher = key.cipher()
         self.cache_dir = os.path.join(cache_dir, config.repo_id.hex()) if cache_dir else None
+        self.cache = CacheDir(self.cache_dir, warn)
         self._index: ChunkIndex | None = None
         self._index_lock = threading.Lock()
         # The lock this process holds on the repository, if any (set by the caller).
@@ -50,6 +62,7 @@ class Repository:
         cache_dir: str | None = None,
         security_dir: str | None = None,
         key_file: str | None = None,
+        warn: Callable[[str], None] | None = None,
     ) -> "Repository":
         check_mode(mode)
         if store.exists():
@@ -57,20 +70,26 @@ class Repository:
         repo_id = os.urandom(32)
         key = Key.generate(mode, repo_id)
         envelope = key.seal(passphrase()) if key.storage else None
+        path = None
         if key.storage == "file":
             path = key_file or os.path.join(keys_dir, _keyfile_name(store.location))
             if os.path.exists(path):
                 raise RepositoryExists(f"key file {path} exists; move it away or choose another")
-        store.create()
+            # First the key file: where it cannot be written, no repository is made.
+            _write_private(path, keyfile_text(repo_id, envelope))
+        try:
+            store.create()
+        except BaseException:
+            if path is not None:
+                os.unlink(path)
+            raise
         config = RepoConfig(repo_id, mode)
         if key.storage == "repo":
             store.put(REPOKEY_NAME, envelope)
-        elif key.storage == "file":
-            _write_private(path, keyfile_text(repo_id, envelope))
         # The config is written last: until it exists, this is no repository.
         store.put(config_mod.NAME, config.to_bytes())
         check_and_remember(security_dir, config)
-        return cls(store, config, key, cache_dir)
+        return cls(store, config, key, cache_dir, warn)
 
     @classmethod
     def open(
@@ -82,6 +101,7 @@ class Repository:
         security_dir: str | None = None,
         key_file: str | None = None,
         envelope: bytes | None = None,
+        warn: Callable[[str], None] | None = None,
     ) -> "Repository":
         """envelope: the sealed key, when it comes from elsewhere (a pulling
         server hands over a keyfile key); it must still open with the
@@ -97,7 +117,7 @@ class Repository:
             key = Key.unseal(envelope, passphrase(), config.repo_id)
             if key.mode != config.mode or key.repo_id != config.repo_id:
                 raise KeyInvalid("the key does not match the repository's config")
-        return cls(store, config, key, cache_dir)
+        return cls(store, config, key, cache_dir, warn)
 
     # -- the chunk index --------------------------------------------------
 
@@ -107,8 +127,7 @@ class Repository:
         if self._index is None:
             with self._index_lock:
                 if self._index is None:
-                    cache = os.path.join(self.cache_dir, "chunks") if self.cache_dir else None
-                    self._index = load_index(self.store, self.cipher, cache)
+                    self._index = load_index(self.store, self.cipher, self.cache)
         return self._index
 
     def replace_index(self, index: ChunkIndex) -> None:
@@ -134,11 +153,21 @@ class Repository:
 
 def read_config(store: Store) -> RepoConfig:
     try:
-        return RepoConfig.from_bytes(store.get(config_mod.NAME))
+        data = store.get(config_mod.NAME)
     except ObjectNotFound:
+        data = None
+    if data is None:
         raise RepositoryNotFound(
             f"no repository at {store.location}; create one with 'hutch repo-create'"
-        ) from None
+        )
+    if not store.exists():
+        # The marker says "this is a repository": without it, the folder may
+        # be anything that happens to look like one.
+        raise RepositoryNotFound(
+            f"no repository at {store.location}: it has no hutch-store marker file; if it is "
+            "a copy of a repository, copy that file as well"
+        )
+    return RepoConfig.from_bytes(data)
 
 
 def _keyfile_name(location: str) -> str:
@@ -147,17 +176,20 @@ def _keyfile_name(location: str) -> str:
 
 
 def _write_private(path: str, text: str) -> None:
-    os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
+    try:
+        os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+    except OSError as e:
+        raise KeyInvalid(f"cannot write the key file {path}: {e.strerror}") from None
 
 
 def find_keyfile(keys_dir: str, repo_id: bytes) -> str | None:
     try:
         names = sorted(os.listdir(keys_dir))
-    except FileNotFoundError:
-        return None
+    except OSError:
+        return None  # missing, or no folder: no key file there
     for name in names:
         path = os.path.join(keys_dir, name)
         try:
@@ -185,7 +217,7 @@ def load_envelope(store: Store, config: RepoConfig, keys_dir: str, key_file: str
             "import it with 'hutch key import' or set HUTCH_KEY_FILE"
         )
     try:
-        with open(path) as f:
+        with open(path, errors="replace") as f:
             repo_id, envelope = parse_keyfile_text(f.read())
     except OSError as e:
         raise KeyInvalid(f"cannot read key file {path}: {e.strerror}") from None
@@ -205,8 +237,11 @@ def save_envelope(
     if path is None:
         path = os.path.join(keys_dir, _keyfile_name(store.location))
     tmp = path + ".tmp"
-    if os.path.exists(tmp):
-        os.unlink(tmp)
-    _write_private(tmp, keyfile_text(key.repo_id, envelope))
-    os.replace(tmp, path)
+    try:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        _write_private(tmp, keyfile_text(key.repo_id, envelope))
+        os.replace(tmp, path)
+    except OSError as e:
+        raise KeyInvalid(f"cannot write the key file {path}: {e.strerror}") from None
     return path

@@ -15,6 +15,12 @@ Contract:
   that are being written (temporary files) are never listed.
 - `ObjectNotFound`, `ObjectExists` and `PermissionDenied` are permanent;
   other `StoreError`s may be transient.
+- `leftovers` names what interrupted puts left behind (a writer killed in
+  the middle of writing a temporary file): never objects, never listed by
+  `list`. With `remove_older_than`, it removes those not written to for at
+  least that many seconds -- the store's own clock judges the age, so a
+  put still under way keeps its file -- which needs permission to delete.
+  Backends whose puts leave nothing behind return an empty list.
 """
 
 import re
@@ -40,6 +46,16 @@ _PART = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
 class ObjectInfo:
     name: str
     size: int
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """A temporary file that an interrupted put left behind."""
+
+    name: str  # where it is in the store, e.g. packs/ab/.tmp-k2j3 (no object name)
+    size: int
+    age: float  # seconds since it was last written
+    removed: bool = False
 
 
 def split_name(name: str) -> tuple[str, str]:
@@ -83,6 +99,11 @@ class Store:
 
     def list(self, namespace: str) -> list[ObjectInfo]:
         raise NotImplementedError
+
+    def leftovers(self, remove_older_than: float | None = None) -> "list[Leftover]":
+        """What interrupted puts left behind; see the contract above. This
+        default is for backends whose puts are atomic (object stores)."""
+        return []
 
     def close(self) -> None:
         """Release what the store holds; the object is unusable afterwards."""

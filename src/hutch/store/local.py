@@ -11,11 +11,15 @@ import os
 import shutil
 import stat
 import threading
+import time
 
-from ..errors import ObjectExists, ObjectNotFound, RepositoryExists, StoreError
-from .base import NAMESPACES, ObjectInfo, Store, split_name
+from ..errors import ObjectExists, ObjectNotFound, RepositoryExists, StoreError, StoreReadOnly
+from .base import NAMESPACES, Leftover, ObjectInfo, Store, split_name
 
 MARKER = "hutch-store"
+# What writing to read-only media, or without write permission, fails with.
+_READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
+TEMP_PREFIX = ".tmp-"  # a put writes here first; only a killed put leaves one behind
 _MARKER_TEXT = b"This is a hutch repository. Do not change files in here by hand.\n"
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
@@ -114,7 +118,7 @@ class LocalStore(Store):
             if not overwrite and _exists_at(rel, fd):
                 raise ObjectExists(f"object {name} exists")
             _make_folders(folder, fd)
-            tmp = f"{folder}/.tmp-{os.urandom(8).hex()}"
+            tmp = f"{folder}/{TEMP_PREFIX}{os.urandom(8).hex()}"
             out = os.open(
                 tmp,
                 os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
@@ -143,7 +147,8 @@ class LocalStore(Store):
         except FileExistsError as e:
             raise ObjectExists(f"object {name} exists") from e
         except OSError as e:
-            raise StoreError(f"cannot write {name} in {self.root}: {e.strerror}") from e
+            cls = StoreReadOnly if e.errno in _READ_ONLY else StoreError
+            raise cls(f"cannot write {name} in {self.root}: {e.strerror}") from e
 
     def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
         rel = self._rel(name)
@@ -214,6 +219,48 @@ class LocalStore(Store):
                     continue
                 result.append(ObjectInfo(f"{namespace}/{entry.name}", size))
         return result
+
+    def _folders(self, root: int) -> "list[str]":
+        """Every folder a put writes into, relative to the root."""
+        folders = []
+        for ns in NAMESPACES:
+            folders.append(ns)
+            if ns == "packs":
+                folders += [
+                    f"packs/{e.name}" for e in _scandir(ns, root) if e.is_dir(follow_symlinks=False)
+                ]
+        return folders
+
+    def leftovers(self, remove_older_than: float | None = None) -> "list[Leftover]":
+        try:
+            root = self._root_fd()
+        except OSError as e:
+            raise StoreError(f"cannot look into {self.root}: {e.strerror}") from e
+        found = []
+        now = time.time()
+        for folder in self._folders(root):
+            for entry in _scandir(folder, root):
+                if not entry.name.startswith(TEMP_PREFIX):
+                    continue
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue  # its put finished
+                name = f"{folder}/{entry.name}"
+                age = max(now - st.st_mtime, 0.0)
+                removed = False
+                if remove_older_than is not None and age >= remove_older_than:
+                    try:
+                        os.unlink(name, dir_fd=root)
+                    except FileNotFoundError:
+                        continue
+                    except OSError as e:
+                        raise StoreError(
+                            f"cannot remove {name} in {self.root}: {e.strerror}"
+                        ) from e
+                    removed = True
+                found.append(Leftover(name, st.st_size, age, removed))
+        return found
 
     def close(self) -> None:
         with self._fd_lock:

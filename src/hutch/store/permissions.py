@@ -15,7 +15,7 @@ client with `all` may write or delete them.
 """
 
 from ..errors import PermissionDenied, UsageError
-from .base import ObjectInfo, split_name
+from .base import Leftover, ObjectInfo, split_name
 from .wrapper import StoreWrapper
 
 MODES = ("all", "no-delete", "write-only", "read-only")
@@ -107,3 +107,8 @@ class PermissionStore(StoreWrapper):
 
     def list(self, namespace: str) -> list[ObjectInfo]:
         return self.inner.list(namespace)
+
+    def leftovers(self, remove_older_than: float | None = None) -> "list[Leftover]":
+        if remove_older_than is not None and self.mode != "all":
+            self._deny("removing the temporary files of interrupted writes in", self.location)
+        return self.inner.leftovers(remove_older_than)

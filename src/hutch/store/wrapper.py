@@ -1,6 +1,6 @@
 """Base of the store wrappers: passes every call to the store it wraps."""
 
-from .base import ObjectInfo, Store
+from .base import Leftover, ObjectInfo, Store
 
 
 class StoreWrapper(Store):
@@ -37,6 +37,9 @@ class StoreWrapper(Store):
 
     def list(self, namespace: str) -> list[ObjectInfo]:
         return self.inner.list(namespace)
+
+    def leftovers(self, remove_older_than: float | None = None) -> "list[Leftover]":
+        return self.inner.leftovers(remove_older_than)
 
     def close(self) -> None:
         self.inner.close()

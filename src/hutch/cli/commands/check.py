@@ -1,6 +1,5 @@
 """`hutch check`: verify a repository and its archives, and repair them."""
 
-import os
 import time
 
 from ...archive.check import CheckOptions, run_check
@@ -81,7 +80,7 @@ def run(args) -> int:
     patterns = list(args.match_archives or []) + ([name] if name else [])
     reporter = TextReporter(progress=args.progress)
     findings = Findings(reporter)
-    with Context(args).repository(location, lock="exclusive") as repo:
+    with Context(args).repository(location, lock="exclusive", reads_only=not args.repair) as repo:
         if args.repair:
             require_delete_permission(repo.store, "check --repair")
         deadline = time.monotonic() + args.max_duration if args.max_duration else None
@@ -92,9 +91,6 @@ def run(args) -> int:
             repair=args.repair,
             select=archive_matcher(patterns),
             deadline=deadline,
-            position_path=os.path.join(repo.cache_dir, "check-position")
-            if repo.cache_dir
-            else None,
         )
         checked = run_check(repo, findings, options)
         if name and not checked and not findings.damage:

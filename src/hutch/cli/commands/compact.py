@@ -5,6 +5,8 @@ from ...errors import UsageError
 from ...repo.access import require_delete_permission
 from ...repo.compact import DEFAULT_THRESHOLD, CompactPlan, execute_compact
 from ...repo.keyless import execute_keyless_compact, plan_keyless_compact
+from ...repo.leftovers import LEFTOVER_AGE, remove_stale, stale
+from ...repo.leftovers import describe as describe_leftovers
 from ..args import add_command, add_location, resolve
 from ..context import Context
 from ..output import format_size, logger
@@ -22,12 +24,15 @@ reading them, deletes packs that hold nothing in use and rewrites packs
 whose unused share is above --threshold, keeping of a chunk stored twice
 the copy that checks out against its id; the index is rewritten too.
 
+Temporary files that interrupted writes left behind (a backup killed during
+an upload) are removed once nobody has written to them for {age}.
+
 Compact waits for running backups (it needs the repository to itself) and
 is safe to interrupt at any moment: the next compact finishes the job."""
 
 
 def register(sub, common):
-    p = add_command(sub, common, "compact", HELP)
+    p = add_command(sub, common, "compact", HELP.format(age=f"{LEFTOVER_AGE / 3600:g} hour(s)"))
     add_location(p, "none")
     p.add_argument(
         "--rewrite",
@@ -46,7 +51,7 @@ def register(sub, common):
 
 
 def run_keyless(args, location: str) -> int:
-    with Context(args).keyless(location, lock="exclusive") as store:
+    with Context(args).keyless(location, lock="exclusive", reads_only=args.dry_run) as store:
         if not args.dry_run:
             require_delete_permission(store, "compact")
         plan = plan_keyless_compact(store, on_step=logger.info)
@@ -63,10 +68,14 @@ def run_keyless(args, location: str) -> int:
         for pack, why in sorted(plan.unreadable.items()):
             lines.append(f"leave pack {pack[:16]} alone: its id list cannot be read ({why})")
         if args.dry_run:
+            if leftovers := stale(store):
+                lines.append(f"remove {describe_leftovers(leftovers)}")
             for line in lines or ["do nothing"]:
                 logger.warning(f"Would {line}")
         else:
             execute_keyless_compact(store, plan)
+            if removed := remove_stale(store):
+                logger.warning(f"Removed {describe_leftovers(removed)}")
             logger.warning(
                 f"Compaction freed {format_size(plan.drop_bytes)}: deleted {len(plan.drop)} "
                 f"pack(s), removed {len(plan.deleted_archives)} deleted archive(s)"
@@ -109,7 +118,7 @@ def run(args) -> int:
     threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
     if not 0 <= threshold <= 100:
         raise UsageError("--threshold is a percentage between 0 and 100")
-    with Context(args).repository(location, lock="exclusive") as repo:
+    with Context(args).repository(location, lock="exclusive", reads_only=args.dry_run) as repo:
         if not args.dry_run:
             require_delete_permission(repo.store, "compact")
         plan = plan_compaction(repo, threshold)
@@ -120,6 +129,8 @@ def run(args) -> int:
             )
         if args.dry_run:
             lines = describe(plan)
+            if leftovers := stale(repo.store):
+                lines.append(f"remove {describe_leftovers(leftovers)}")
             for line in lines:
                 logger.warning(f"Would {line}")
             if not lines:
@@ -127,6 +138,9 @@ def run(args) -> int:
             logger.warning(f"Would free about {format_size(plan.freed_estimate)}")
             return 0
         result = execute_compact(repo, plan, on_step=logger.info)
+        removed = remove_stale(repo.store)
+    if removed:
+        logger.warning(f"Removed {describe_leftovers(removed)}")
     for warning in result.warnings:
         logger.warning(warning)
     logger.warning(

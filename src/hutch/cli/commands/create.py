@@ -54,6 +54,11 @@ def register(sub, common):
         help="exclude folders that hold a file NAME",
     )
     p.add_argument(
+        "--exclude-nodump",
+        action="store_true",
+        help="exclude files and folders flagged no-dump (chattr +d)",
+    )
+    p.add_argument(
         "--read-special",
         action="store_true",
         help="back up the content of devices and fifos, not the nodes",
@@ -126,6 +131,7 @@ def run(args) -> int:
         numeric_ids=args.numeric_ids,
         exclude_caches=args.exclude_caches,
         exclude_if_present=[os.fsencode(n) for n in args.exclude_if_present],
+        exclude_nodump=args.exclude_nodump,
         read_special=args.read_special,
         dry_run=args.dry_run,
         comment=args.comment,

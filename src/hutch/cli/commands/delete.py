@@ -25,7 +25,7 @@ def register(sub, common):
 
 def run(args) -> int:
     location, name = resolve(args)
-    with Context(args).repository(location, lock="shared") as repo:
+    with Context(args).repository(location, lock="shared", reads_only=args.dry_run) as repo:
         archives = ArchiveList(repo, logger.warning)
         plan = [archives.get(n) for n in [name, *args.more]]
         for entry in plan:

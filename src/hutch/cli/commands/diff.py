@@ -8,7 +8,7 @@ import time
 from ...archive.diff import DiffOptions, ItemDiff, diff_archives, walk_key
 from ...repo.archives import ArchiveList
 from ...repo.reader import ChunkReader
-from ..args import add_command, add_location, add_patterns, path_matcher, resolve
+from ..args import add_command, add_location, add_patterns, path_matcher, report_repaired, resolve
 from ..context import Context
 from ..output import logger, printable
 
@@ -46,7 +46,7 @@ def run(args) -> int:
     options = DiffOptions(content_only=args.content_only, numeric_ids=args.numeric_ids)
     out = sys.stdout
     ctx = Context(args)
-    with ctx.repository(location, lock="shared") as repo:
+    with ctx.repository(location, lock="shared", reads_only=True) as repo:
         archives = ArchiveList(repo, logger.warning)
         old = archives.get(name1)
         new = archives.get(args.archive2)
@@ -60,7 +60,7 @@ def run(args) -> int:
                 out.write(json_line(diff) if args.json_lines else text_line(diff))
         finally:
             reader.close()
-    return 0
+    return report_repaired([old, new])
 
 
 def json_line(diff: ItemDiff) -> str:

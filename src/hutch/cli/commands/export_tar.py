@@ -4,7 +4,15 @@ import sys
 
 from ...archive.tar_export import FORMATS, TarExporter, TarExportOptions, open_output
 from ...repo.archives import ArchiveList
-from ..args import add_command, add_location, add_patterns, exit_code, path_matcher, resolve
+from ..args import (
+    add_command,
+    add_location,
+    add_patterns,
+    exit_code,
+    path_matcher,
+    report_repaired,
+    resolve,
+)
 from ..context import Context
 from ..output import TextReporter, logger
 
@@ -57,9 +65,10 @@ def run(args) -> int:
     reporter = TextReporter(list_files=args.list, progress=args.progress)
     options = TarExportOptions(tar_format=args.tar_format, strip_components=args.strip_components)
     ctx = Context(args)
-    with ctx.repository(location, lock="shared") as repo:
+    with ctx.repository(location, lock="shared", reads_only=True) as repo:
         entry = ArchiveList(repo, logger.warning).get(name)
         matcher = path_matcher(args)
+        report_repaired([entry], reporter.warning)
         exporter = TarExporter(repo, options, reporter)
         # Opened only now: a missing archive must not leave an empty FILE behind.
         with open_output(args.file, args.tar_filter, sys.stdout.buffer) as out:

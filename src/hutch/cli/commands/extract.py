@@ -4,7 +4,15 @@ import sys
 
 from ...archive.extract import ExtractOptions, Extractor
 from ...repo.archives import ArchiveList
-from ..args import add_command, add_location, add_patterns, exit_code, path_matcher, resolve
+from ..args import (
+    add_command,
+    add_location,
+    add_patterns,
+    exit_code,
+    path_matcher,
+    report_repaired,
+    resolve,
+)
 from ..context import Context
 from ..output import TextReporter, logger
 
@@ -51,9 +59,10 @@ def run(args) -> int:
         stdout=sys.stdout.buffer if args.stdout else None,
     )
     ctx = Context(args)
-    with ctx.repository(location, lock="shared") as repo:
+    with ctx.repository(location, lock="shared", reads_only=True) as repo:
         entry = ArchiveList(repo, logger.warning).get(name)
         matcher = path_matcher(args)
+        report_repaired([entry], reporter.warning)
         Extractor(repo, options, reporter).run(entry, matcher)
         if options.stdout is not None:
             options.stdout.flush()

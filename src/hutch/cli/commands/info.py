@@ -2,8 +2,9 @@
 
 import json
 
+from ...archive.check import repair_note
 from ...repo.archives import ArchiveList
-from ..args import add_command, add_location, report_damaged_archives, resolve
+from ..args import add_command, add_location, report_damaged_archives, report_repaired, resolve
 from ..context import Context
 from ..output import format_size, logger, printable, repository_json
 
@@ -19,7 +20,7 @@ def register(sub, common):
 
 def run(args) -> int:
     location, name = resolve(args)
-    with Context(args).repository(location, lock="shared") as repo:
+    with Context(args).repository(location, lock="shared", reads_only=True) as repo:
         archives = ArchiveList(repo, logger.warning)
         entries = [archives.get(name)] if name else archives.list()
         if args.json:
@@ -37,12 +38,13 @@ def run(args) -> int:
                         "command_line": e.command_line,
                         "chunker_params": e.chunker_params,
                         "stats": e.stats,
+                        **({"repaired": e.repaired} if e.repaired else {}),
                     }
                     for e in entries
                 ],
             }
             print(json.dumps(doc, indent=2))
-            return report_damaged_archives(archives)
+            return max(report_damaged_archives(archives), report_repaired(entries))
         for i, e in enumerate(entries):
             if i:
                 print()
@@ -56,8 +58,12 @@ def run(args) -> int:
             print(f"Time (end): {e.end}")
             print(f"Command line: {printable(' '.join(e.command_line))}")
             print(f"Chunker params: {e.chunker_params}")
-            print(f"Number of files: {s.get('nfiles', 0)}")
+            note = repair_note(e)
+            when_made = " (when it was made; see Damage below)" if note else ""
+            print(f"Number of files: {s.get('nfiles', 0)}{when_made}")
             print(f"Original size: {format_size(s.get('original_size', 0))}")
             print(f"Compressed size (new data): {format_size(s.get('compressed_size', 0))}")
             print(f"Deduplicated size: {format_size(s.get('deduplicated_size', 0))}")
-        return report_damaged_archives(archives)
+            if note:
+                print(f"Damage: {note}")
+        return max(report_damaged_archives(archives), report_repaired(entries))

@@ -47,8 +47,11 @@ def run_export(args) -> int:
             config.repo_id, load_envelope(store, config, ctx.dirs.keys, ctx.key_file)
         )
     if args.path and args.path != "-":
-        with open(args.path, "w") as f:
-            f.write(text)
+        try:
+            with open(args.path, "w") as f:
+                f.write(text)
+        except OSError as e:
+            raise UsageError(f"cannot write the key to {args.path}: {e.strerror}") from None
     else:
         sys.stdout.write(text)
     return 0
@@ -58,7 +61,11 @@ def run_import(args) -> int:
     location, _ = resolve(args)
     ctx = Context(args)
     try:
-        text = sys.stdin.read() if args.path == "-" else open(args.path).read()
+        if args.path == "-":
+            text = sys.stdin.read()
+        else:
+            with open(args.path, errors="replace") as f:
+                text = f.read()
     except OSError as e:
         raise UsageError(f"cannot read {args.path}: {e.strerror}") from None
     repo_id, envelope = parse_keyfile_text(text)

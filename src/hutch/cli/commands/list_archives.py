@@ -17,6 +17,7 @@ from ..args import (
     format_line,
     path_matcher,
     report_damaged_archives,
+    report_repaired,
     resolve,
 )
 from ..context import Context
@@ -52,7 +53,7 @@ def run(args) -> int:
     location, name = resolve(args)
     ctx = Context(args)
     out = sys.stdout
-    with ctx.repository(location, lock="shared") as repo:
+    with ctx.repository(location, lock="shared", reads_only=True) as repo:
         archives = ArchiveList(repo, logger.warning)
         if name is None:
             entries = archives.list()
@@ -115,7 +116,7 @@ def run(args) -> int:
                     out.write(format_line(fmt, fields))
         finally:
             reader.close()
-    return 0
+    return report_repaired([entry])
 
 
 def file_fields(item: dict) -> dict:

@@ -13,6 +13,7 @@ from ..args import (
     add_patterns,
     path_matcher,
     report_damaged_archives,
+    report_repaired,
     resolve,
 )
 from ..context import Context
@@ -105,13 +106,14 @@ def _daemonize(serve) -> int:
 def _serve(args, location: str, name: str | None, options: dict, on_mounted) -> int:
     ctx = Context(args)
     rc = 0
-    with ctx.repository(location, lock="shared") as repo:
+    with ctx.repository(location, lock="shared", reads_only=True) as repo:
         archives = ArchiveList(repo, logger.warning)
         if name is not None:
             entries = [archives.get(name)]
         else:
             entries = archives.list()
             rc = report_damaged_archives(archives)
+        rc = max(rc, report_repaired(entries))
         matcher = path_matcher(args)
         fs = fusefs.HutchFS(
             repo,

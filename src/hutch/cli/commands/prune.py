@@ -37,6 +37,9 @@ a client cannot push good archives out of the policy by claiming times.
 creators' clocks or --timestamp); use it only where every client that
 writes to the repository is trusted.
 
+N is a count; -1 means unlimited (every period, or every archive for
+--keep-last).
+
 INTERVAL for --keep-within: a number and a unit: S (seconds), M (minutes),
 H (hours), d (days), w (weeks), m (months of 31 days), y (years of 365 days).
 
@@ -90,8 +93,8 @@ def policy_from_args(args) -> RetentionPolicy:
     counts = {rule: getattr(args, f"keep_{rule}") for rule, _ in PERIODS}
     counts["last"] = args.keep_last
     for rule, n in counts.items():
-        if n < 0:
-            raise UsageError(f"--keep-{rule} must not be negative")
+        if n < -1:
+            raise UsageError(f"--keep-{rule} must be a count, or -1 for unlimited")
     within = parse_interval(args.keep_within) if args.keep_within else None
     return RetentionPolicy(within=within, **counts)
 
@@ -111,7 +114,7 @@ def run(args) -> int:
     location, _ = resolve(args)
     policy = policy_from_args(args)
     select = archive_matcher(args.match_archives)
-    with Context(args).repository(location, lock="shared") as repo:
+    with Context(args).repository(location, lock="shared", reads_only=args.dry_run) as repo:
         # A client that may not delete learns that first, whatever it asked.
         if not args.dry_run:
             require_delete_permission(repo.store, "prune")

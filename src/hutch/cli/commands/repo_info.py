@@ -25,7 +25,7 @@ def register(sub, common):
 
 def run(args) -> int:
     location, _ = resolve(args)
-    with Context(args).keyless(location, lock="shared") as store:
+    with Context(args).keyless(location, lock="shared", reads_only=True) as store:
         config = read_config(store)
         packs = store.list("packs")
         with ThreadPoolExecutor(max_workers=8) as pool:

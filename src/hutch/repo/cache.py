@@ -1,0 +1,100 @@
+"""The local cache folder of one repository (`$HUTCH_CACHE_DIR/<repo id>`):
+the merged chunk index, the files caches, the position of a partial check.
+
+Everything in it only saves time, so nothing here is ever fatal: a file
+that cannot be read counts as missing (the caller rebuilds it), and a file
+that cannot be written (full disk, read-only or immutable folder, a folder
+where a file should be) is reported once through `warn`, after which this
+run writes no more cache files. Files are written whole or not at all.
+"""
+
+import os
+from collections.abc import Callable
+
+
+class CacheDir:
+    def __init__(self, folder: str | None, warn: Callable[[str], None] | None = None):
+        """folder None: no cache at all (reads find nothing, writes do nothing)."""
+        self.folder = folder
+        self._warn = warn
+        self.failed = False  # a write failed: no more writes in this run
+
+    def path(self, name: str) -> str | None:
+        return os.path.join(self.folder, name) if self.folder else None
+
+    def read(self, name: str) -> bytes | None:
+        """The file's bytes; None if it is missing or cannot be read."""
+        if not self.folder:
+            return None
+        try:
+            with open(os.path.join(self.folder, name), "rb") as f:
+                return f.read()
+        except OSError:
+            return None
+
+    def write(self, name: str, data: bytes) -> bool:
+        """Replace the file atomically; False (reported once) if that fails."""
+        if not self.folder or self.failed:
+            return False
+        path = os.path.join(self.folder, name)
+        tmp = f"{path}.tmp{os.getpid()}"
+        try:
+            os.makedirs(self.folder, exist_ok=True)
+            try:
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                os.replace(tmp, path)
+            except BaseException:
+                _remove_quietly(tmp)
+                raise
+        except OSError as e:
+            self._failed(path, e)
+            return False
+        return True
+
+    def remove(self, name: str) -> None:
+        if not self.folder or self.failed:
+            return
+        path = os.path.join(self.folder, name)
+        try:
+            os.unlink(path)
+        except (FileNotFoundError, NotADirectoryError):
+            pass  # nothing there to remove
+        except OSError as e:
+            self._failed(path, e)
+
+    def newest(self, prefix: str) -> str | None:
+        """The name of the most recently written file whose name starts with
+        `prefix` (temporary files aside), or None."""
+        if not self.folder:
+            return None
+        try:
+            names = [n for n in os.listdir(self.folder) if n.startswith(prefix)]
+        except OSError:
+            return None
+        newest, newest_time = None, None
+        for name in names:
+            if ".tmp" in name:
+                continue
+            try:
+                mtime = os.stat(os.path.join(self.folder, name)).st_mtime
+            except OSError:
+                continue
+            if newest_time is None or mtime > newest_time:
+                newest, newest_time = name, mtime
+        return newest
+
+    def _failed(self, path: str, error: OSError) -> None:
+        self.failed = True
+        if self._warn is not None:
+            self._warn(
+                f"cannot write the cache file {path}: {error.strerror}; going on without "
+                "the cache (only slower: nothing is lost)"
+            )
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

@@ -279,7 +279,10 @@ class Session:
         args = request.get("a")
         if isinstance(args, list) and len(args) > 2 and isinstance(args[2], int):
             return max(0, min(args[2], protocol.MAX_FRAME))
-        return protocol.MAX_FRAME
+        try:  # a whole object: as large as it is
+            return min(self.store.info(args[0]).size, protocol.MAX_FRAME)
+        except Exception:  # a malformed request: checked, and refused, when it is answered
+            return protocol.MAX_FRAME
 
     def _serve(self) -> None:
         """Reads run in a few threads; answers go out in request order."""

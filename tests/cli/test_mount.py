@@ -24,8 +24,8 @@ from ..conftest import (
 
 
 def _fuse_missing() -> str:
-    if not fusefs.available():
-        return f"no FUSE binding: {fusefs.MISSING_REASON}"
+    if fusefs.missing():
+        return fusefs.missing()
     if not os.path.exists("/dev/fuse"):
         return "no /dev/fuse"
     if not os.access("/dev/fuse", os.R_OK | os.W_OK):

@@ -16,6 +16,7 @@ cache, and the chunk reader still fetches ahead in its own threads.
 import datetime
 import errno
 import os
+import shutil
 import stat
 import time
 from bisect import bisect_right
@@ -36,7 +37,7 @@ from .patterns import PatternMatcher
 
 try:
     import mfusepy
-except (ImportError, OSError) as e:  # not installed, or no libfuse on this system
+except (ImportError, OSError) as e:  # mfusepy loads libfuse when imported
     mfusepy = None
     MISSING_REASON = str(e) or type(e).__name__
 else:
@@ -49,8 +50,14 @@ _INODE_EXTRAS = ("xattrs", "acl_access", "acl_default")
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 
 
-def available() -> bool:
-    return mfusepy is not None
+def missing() -> str:
+    """What this system lacks for a mount ("" if nothing): libfuse, which
+    mfusepy loads, and for users other than root the fusermount helper."""
+    if mfusepy is None:
+        return f"libfuse cannot be loaded ({MISSING_REASON})"
+    if os.geteuid() != 0 and not (shutil.which("fusermount3") or shutil.which("fusermount")):
+        return "there is no fusermount3 (or fusermount) on the PATH"
+    return ""
 
 
 class ArchiveTree:

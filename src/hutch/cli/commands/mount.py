@@ -56,10 +56,10 @@ def fuse_options(values: list[str]) -> dict:
 
 def run(args) -> int:
     location, name = resolve(args)
-    if not fusefs.available():
+    lacking = fusefs.missing()
+    if lacking:
         raise HutchError(
-            f"mount needs FUSE, which is not available here ({fusefs.MISSING_REASON}); "
-            "install hutch[mount] (mfusepy) and the fuse3 package of your system"
+            f"mount needs FUSE, and {lacking}; install your system's FUSE 3 package (Debian: fuse3)"
         )
     if not os.path.isdir(args.mountpoint):
         raise UsageError(f"mount point {args.mountpoint} is not an existing folder")

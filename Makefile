@@ -2,7 +2,7 @@
 VENV    := .venv
 PY      := $(VENV)/bin/python
 HUTCH   := $(VENV)/bin/hutch
-DEBS    := acl attr libarchive-tools tar openssh-server openssh-client socat sshfs fuse3 procps faketime
+DEBS    := acl attr libarchive-tools tar openssh-server openssh-client socat sshfs fuse3 procps faketime zsh fish man-db groff-base systemd
 BENCH_DEBS := borgbackup restic
 
 .PHONY: install test lint demo bench debs clean standalone

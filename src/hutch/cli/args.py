@@ -2,6 +2,8 @@
 
 import argparse
 
+import shtab
+
 from ..archive.patterns import PatternMatcher
 from ..archive.report import Reporter
 from ..errors import EXIT_ERROR, EXIT_OK, EXIT_WARNING, UsageError
@@ -38,7 +40,7 @@ def add_location(parser: argparse.ArgumentParser, archive: str) -> None:
         metavar=metavar,
         nargs="?",
         help="repository and archive; with --repo, just the archive name",
-    )
+    ).complete = shtab.DIRECTORY  # type: ignore[attr-defined]
 
 
 def resolve(args, expand: bool = False) -> tuple[str, str | None]:

@@ -4,6 +4,7 @@ from . import (
     break_lock,
     check,
     compact,
+    completion,
     create,
     delete,
     diff,
@@ -51,5 +52,6 @@ COMMANDS = [
     diff,
     mount,
     umount,
+    completion,
     help,
 ]

@@ -10,7 +10,7 @@ from ..args import add_command
 HELP = "Show a help topic: repo-urls, exit-codes, or a command's help."
 
 
-def _exit_codes() -> str:
+def exit_codes_text() -> str:
     """Generated from the error classes, so it cannot drift from the code."""
     lines = [
         "Exit codes: 0 success, 1 warning (finished, but something was skipped or",
@@ -29,7 +29,7 @@ def _repo_urls() -> str:
     return "Repository locations:\n" + urls.__doc__.split("\n", 1)[1].rstrip()
 
 
-TOPICS = {"exit-codes": _exit_codes, "repo-urls": _repo_urls}
+TOPICS = {"exit-codes": exit_codes_text, "repo-urls": _repo_urls}
 
 
 def register(sub, common):

@@ -1,12 +1,15 @@
 """`hutch compact`: free the space of data that no archive uses any more."""
 
+import dataclasses
+import json
+
 from ...archive.references import plan_compaction
 from ...errors import UsageError
 from ...repo.access import require_delete_permission
 from ...repo.compact import DEFAULT_THRESHOLD, CompactPlan, execute_compact
 from ..args import add_command, add_location, resolve
 from ..context import Context
-from ..output import format_size, logger
+from ..output import finish_progress_line, format_size, logger, repository_json, show_step
 
 HELP = """Free the space of deleted and pruned archives in REPO.
 
@@ -30,6 +33,7 @@ def register(sub, common):
         help=f"rewrite packs with more than PERCENT unused (default: {DEFAULT_THRESHOLD:g})",
     )
     p.add_argument("-n", "--dry-run", action="store_true", help="only show what would be done")
+    p.add_argument("--json", action="store_true", help="print the plan and the result as JSON")
     p.set_defaults(func=run)
 
 
@@ -54,20 +58,51 @@ def describe(plan: CompactPlan) -> list[str]:
     return lines
 
 
+def plan_json(plan: CompactPlan) -> dict:
+    return {
+        "deleted_archives": len(plan.deleted_archives),
+        "drop_packs": len(plan.drop),
+        "drop_bytes": plan.drop_bytes,
+        "rewrite_packs": [
+            {"pack": r.pack, "size": r.size, "unused_share": r.unused_share} for r in plan.rewrite
+        ],
+        "rewrite_index": plan.rewrite_index,
+        "untouched_packs": plan.untouched,
+        "live_chunks": plan.live_chunks,
+        "missing_chunks": plan.missing_chunks,
+        "freed_estimate": plan.freed_estimate,
+    }
+
+
 def run(args) -> int:
     location, _ = resolve(args)
     if not 0 <= args.threshold <= 100:
         raise UsageError("--threshold is a percentage between 0 and 100")
+
+    def step(text: str) -> None:
+        if args.progress:
+            show_step(text)
+        else:
+            logger.info(text)
+
     with Context(args).repository(location, lock="exclusive") as repo:
         if not args.dry_run:
             require_delete_permission(repo.store, "compact")
-        plan = plan_compaction(repo, args.threshold)
+        plan = plan_compaction(
+            repo, args.threshold, on_archive=lambda e: step(f"reading archive {e.name}")
+        )
+        finish_progress_line()
         if plan.missing_chunks:
             logger.warning(
                 f"{plan.missing_chunks} chunk(s) that archives use are missing from every pack; "
                 "'hutch check' tells which files they damage"
             )
+        doc = {**repository_json(repo), "compact": {"dry_run": args.dry_run}}
+        doc["compact"]["plan"] = plan_json(plan)
         if args.dry_run:
+            if args.json:
+                print(json.dumps(doc, indent=2))
+                return 0
             lines = describe(plan)
             for line in lines:
                 logger.warning(f"Would {line}")
@@ -75,12 +110,20 @@ def run(args) -> int:
                 logger.warning("Nothing to do")
             logger.warning(f"Would free about {format_size(plan.freed_estimate)}")
             return 0
-        result = execute_compact(repo, plan, on_step=logger.info)
+        result = execute_compact(repo, plan, on_step=step)
+        finish_progress_line()
     for warning in result.warnings:
         logger.warning(warning)
-    logger.warning(
-        f"Compaction freed {format_size(max(result.bytes_freed, 0))}: "
-        f"deleted {result.packs_deleted} pack(s) ({result.packs_rewritten} of them rewritten "
-        f"into {result.packs_written}), removed {result.archives_removed} deleted archive(s)"
-    )
+    if args.json:
+        doc["compact"]["result"] = {
+            **dataclasses.asdict(result),
+            "bytes_freed": max(result.bytes_freed, 0),
+        }
+        print(json.dumps(doc, indent=2))
+    else:
+        logger.warning(
+            f"Compaction freed {format_size(max(result.bytes_freed, 0))}: deleted "
+            f"{result.packs_deleted} pack(s) ({result.packs_rewritten} of them rewritten "
+            f"into {result.packs_written}), removed {result.archives_removed} deleted archive(s)"
+        )
     return 1 if result.warnings or plan.missing_chunks else 0

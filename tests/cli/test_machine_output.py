@@ -74,8 +74,8 @@ def test_prune_list_json(repo, tree):
     doc = json.loads(run_hutch("prune", "--keep-last", "2", "--list", "--json", repo, check=0).out)
     actions = {a["name"]: (a["action"], a["rule"]) for a in doc["archives"]}
     assert actions == {"c": ("keep", "last #1"), "b": ("keep", "last #2"), "a": ("prune", None)}
-    names = [a["name"] for a in json.loads(run_hutch("list", "--json", repo, check=0).out)["archives"]]
-    assert names == ["b", "c"]
+    listed = json.loads(run_hutch("list", "--json", repo, check=0).out)["archives"]
+    assert [a["name"] for a in listed] == ["b", "c"]
 
 
 def test_info_and_repo_info_json(repo, tree):

@@ -58,13 +58,17 @@ class Context:
         return open_store(location, remote)
 
     @contextlib.contextmanager
-    def repository(self, location: str, lock: str | None = "shared"):
-        """Open the repository; lock: "shared", "exclusive" or None."""
+    def repository(
+        self, location: str, lock: str | None = "shared", passphrase: PassphraseSource | None = None
+    ):
+        """Open the repository; lock: "shared", "exclusive" or None;
+        `passphrase`: where the passphrase comes from, for a command that
+        needs it again (it asks once)."""
         store = self.store(location)
         try:
             repo = Repository.open(
                 store,
-                PassphraseSource(offered=getattr(store, "offered_passphrase", None)),
+                passphrase or PassphraseSource(offered=getattr(store, "offered_passphrase", None)),
                 self.dirs.keys,
                 cache_dir=self.dirs.cache,
                 security_dir=self.dirs.security,

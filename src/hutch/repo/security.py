@@ -26,3 +26,15 @@ def check_and_remember(security_dir: str | None, config: RepoConfig) -> None:
         os.makedirs(folder, exist_ok=True)
         with open(path, "w") as f:
             f.write(config.mode + "\n")
+
+
+def remember_mode(security_dir: str | None, config: RepoConfig) -> None:
+    """Record a mode this machine changed itself (key change-location)."""
+    if not security_dir:
+        return
+    folder = os.path.join(security_dir, config.repo_id.hex())
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, "key-mode.tmp")
+    with open(tmp, "w") as f:
+        f.write(config.mode + "\n")
+    os.replace(tmp, os.path.join(folder, "key-mode"))

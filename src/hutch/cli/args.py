@@ -51,7 +51,7 @@ def resolve(args, expand: bool = False) -> tuple[str, str | None]:
 
 
 def add_patterns(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("include and exclude patterns (see borg help patterns)")
+    g = parser.add_argument_group("include and exclude patterns (see: hutch help patterns)")
     g.add_argument(
         "-e",
         "--exclude",

@@ -1,7 +1,7 @@
 """A writer session: collects sealed objects into packs, uploads them in
 the background, and writes index segments listing what it uploaded.
 
-Write order (DESIGN.md): packs, then index segments; the archive entry,
+Write order (docs/design-notes.md): packs, then index segments; the archive entry,
 written by the caller after `flush()`, is the commit point.
 """
 

@@ -5,12 +5,21 @@ nothing; a recreated archive keeps its place in time."""
 import json
 import os
 
+import pytest
+
 from hutch.archive.patterns import PatternMatcher
-from hutch.archive.recreate import RecreateOptions, plan_recreate
+from hutch.archive.recreate import (
+    TEMPORARY_SUFFIX,
+    RecreateOptions,
+    execute_recreate,
+    plan_recreate,
+)
 from hutch.archive.references import referenced_chunks
+from hutch.archive.report import Reporter
 from hutch.compress import ZSTD
 from hutch.repo.archives import ArchiveList
 from hutch.repo.packtable import scan_pack_table
+from hutch.store.faults import FaultRule, FaultStore, InjectedFault
 
 from ..conftest import assert_clean_error, open_repository, snapshot
 
@@ -144,3 +153,36 @@ def test_refusals(hutch, repo, tree):
     r = hutch("recreate", "-e", "dir", f"{repo}::nope")
     assert r.rc == 2
     assert_clean_error(r, "does not exist")
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        FaultRule("put", prefix="archives/", nth=1),  # the new version
+        FaultRule("put", prefix="arrivals/archives.", nth=1),  # its place in time
+        FaultRule("put", prefix="deleted/", nth=1),  # soft-deleting the original
+        FaultRule("delete", prefix="archives/", nth=1),
+        FaultRule("put", prefix="archives/", nth=2),  # renaming the new version
+    ],
+    ids=["add", "arrival", "soft-delete", "remove", "rename"],
+)
+def test_an_interruption_leaves_the_original_or_the_new_version(hutch, repo, tree, rule):
+    hutch("create", f"{repo}::a", ".", cwd=tree, check=0)
+    original = _archives(repo)["a"]
+    repository = open_repository(repo)
+    repository.store = FaultStore(repository.store, [rule])
+    matcher = PatternMatcher()
+    matcher.add_exclude("dir")
+    try:
+        plan = plan_recreate(repository, [original], RecreateOptions(matcher=matcher))
+        with pytest.raises(InjectedFault):
+            execute_recreate(repository, plan, Reporter())
+    finally:
+        repository.close()
+    left = [e for e in _archives(repo).values()]
+    assert left, "neither the original nor the new version is left"
+    for entry in left:
+        assert entry.name == "a" or entry.name.startswith("a" + TEMPORARY_SUFFIX)
+    # Whatever is left under the name "a" (if anything) reads whole.
+    if "a" in {e.name for e in left}:
+        hutch("list", f"{repo}::a", check=0)

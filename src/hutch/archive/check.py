@@ -240,7 +240,9 @@ def _repair_archive(
     finally:
         writer.close()
     fields = entry.to_dict()
-    fields.update(items=items, comment=_note(entry.comment, damaged, scan.lost_parts))
+    fields.update(
+        items=items, refs=stream.refs, comment=_note(entry.comment, damaged, scan.lost_parts)
+    )
     repaired = ArchiveEntry(**fields)
     archives.delete(entry)  # soft: the original stays until compact
     archives.add(repaired, arrival=entry.arrival)  # it keeps its place in time

@@ -201,6 +201,7 @@ class ArchiveCreator:
             entry = ArchiveEntry(
                 name=name,
                 items=self.items.finish(),
+                refs=self.items.refs,
                 time=self.options.timestamp or local_timestamp(start),
                 end=local_timestamp(),
                 hostname=socket.gethostname(),

@@ -194,7 +194,8 @@ def _rewrite(
     if change.dropped:
         stats["nfiles"] = max(stats.get("nfiles", 0) - change.dropped_files, 0)
         stats["original_size"] = max(stats.get("original_size", 0) - change.dropped_size, 0)
-    fields.update(items=items, stats=stats)
+    # Its reference lists are the new stream's: keyless compact goes by them.
+    fields.update(items=items, refs=stream.refs, stats=stats)
     return ArchiveEntry(**fields)
 
 

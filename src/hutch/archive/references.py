@@ -24,6 +24,7 @@ REPAIR_HINT = "run 'hutch check --repair' first"
 class References:
     needed: set[bytes] = field(default_factory=set)  # item streams and file contents
     healthy: set[bytes] = field(default_factory=set)  # lost chunks a repaired file hopes for
+    lists: set[str] = field(default_factory=set)  # the reference lists the archives publish
 
 
 def referenced_chunks(repo: Repository, on_archive=None) -> References:
@@ -43,6 +44,7 @@ def referenced_chunks(repo: Repository, on_archive=None) -> References:
             if on_archive is not None:
                 on_archive(entry)
             refs.needed.update(bytes(i) for i in entry.items)
+            refs.lists.update(entry.refs)
             try:
                 for item in iter_items(reader, entry):
                     for chunk_id, _ in item.get("chunks") or ():
@@ -67,4 +69,6 @@ def plan_compaction(repo: Repository, threshold: float, on_archive=None) -> Comp
     table = scan_pack_table(repo.store, repo.cipher, headers="all")
     chosen = choose_copies(repo, table, refs.needed | refs.healthy)
     deleted = [info.name for info in repo.store.list("deleted")]
-    return plan_compact(table, refs.needed, deleted, threshold, refs.healthy, chosen)
+    plan = plan_compact(table, refs.needed, deleted, threshold, refs.healthy, chosen)
+    plan.refs = sorted(i.name for i in repo.store.list("refs") if i.name[5:] not in refs.lists)
+    return plan

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ..remote.open import RemoteOptions, open_store
 from ..repo.lock import Lock
-from ..repo.repository import Repository
+from ..repo.repository import Repository, read_config
 from .output import relay_remote_line
 from .passphrase import PassphraseSource
 
@@ -56,6 +56,19 @@ class Context:
             on_remote_line=lambda line: relay_remote_line("Remote", line),
         )
         return open_store(location, remote)
+
+    @contextlib.contextmanager
+    def keyless(self, location: str, lock: str = "exclusive"):
+        """The repository's store, without its key (no passphrase is asked
+        for or read): for what the server's operator does with what the
+        repository publishes. Refuses a location that holds no repository."""
+        store = self.store(location)
+        try:
+            read_config(store)
+            with Lock(store, lock == "exclusive", self.args.lock_wait):
+                yield store
+        finally:
+            store.close()
 
     @contextlib.contextmanager
     def repository(

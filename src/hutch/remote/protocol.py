@@ -120,28 +120,32 @@ def error_from_wire(data) -> errors.HutchError:
 
 
 class StreamReader:
-    """read_exactly over a binary file object or a socket. With `fileno`
-    (of what `read` reads), `timeout` seconds without a byte arriving end
-    the wait with TimeoutError."""
+    """read_exactly over a binary file object or a socket: n bytes (fewer
+    only at EOF), gathered into one buffer so that a payload is held once.
+    With `fileno` (of what `read` reads), `timeout` seconds without a byte
+    arriving end the wait with TimeoutError."""
 
     def __init__(self, read, fileno: int | None = None):
         self._read = read
         self._fileno = fileno
         self.timeout: float | None = None
 
-    def __call__(self, n: int) -> bytes:
-        parts = []
-        while n:
+    def __call__(self, n: int) -> bytes | bytearray:
+        buffer = bytearray(n)
+        view = memoryview(buffer)
+        got = 0
+        while got < n:
             if self.timeout is not None and self._fileno is not None:
                 ready, _, _ = select.select([self._fileno], [], [], self.timeout)
                 if not ready:
                     raise TimeoutError(f"nothing arrived for {self.timeout:g} seconds")
-            data = self._read(min(n, 1 << 20))
+            data = self._read(min(n - got, 1 << 20))
             if not data:
                 break
-            parts.append(data)
-            n -= len(data)
-        return b"".join(parts)
+            view[got : got + len(data)] = data
+            got += len(data)
+        view.release()
+        return buffer if got == n else buffer[:got]
 
 
 class FdWriter:

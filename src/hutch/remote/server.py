@@ -29,7 +29,7 @@ from ..store.arrivals import ArrivalStore
 from ..store.base import Store
 from ..store.local import LocalStore
 from . import protocol
-from .open import open_served_store
+from .open import open_served_store, served_backend
 
 WORKERS = 4
 MAX_IN_FLIGHT = 16
@@ -53,10 +53,18 @@ class ServeOptions:
     repository: str | None = None
     passphrase: str | None = None
     key: bytes | None = None  # a keyfile key (sealed), handed over like the passphrase
+    # Object storage (s3://BUCKET[/PREFIX]) that repository paths name
+    # objects below, instead of folders of this machine's file system.
+    store_root: str | None = None
 
 
 def _real(path: str) -> str:
     return os.path.realpath(os.path.expanduser(path))
+
+
+def _lexical(path: str) -> str:
+    """A path below --store-root: nothing on this machine's disk can redirect it."""
+    return os.path.normpath(os.path.abspath(os.path.expanduser(path)))
 
 
 def _within(path: str, root: str) -> bool:
@@ -64,13 +72,14 @@ def _within(path: str, root: str) -> bool:
 
 
 def check_restrictions(real: str, options: ServeOptions, shown: str) -> None:
-    """PermissionDenied unless the real path `real` is allowed."""
+    """PermissionDenied unless the resolved path `real` is allowed."""
+    resolve = _lexical if options.store_root else _real
     if options.restrict_to_repositories and not any(
-        real == _real(r) for r in options.restrict_to_repositories
+        real == resolve(r) for r in options.restrict_to_repositories
     ):
         raise PermissionDenied(f"{shown} is not an accessible repository")
     if options.restrict_to_paths and not any(
-        _within(real, _real(p)) for p in options.restrict_to_paths
+        _within(real, resolve(p)) for p in options.restrict_to_paths
     ):
         raise PermissionDenied(f"{shown} is not inside the accessible paths")
 
@@ -79,7 +88,7 @@ def resolve_repository(requested, options: ServeOptions) -> str:
     """The real path of the requested repository, if the restrictions allow it."""
     if not isinstance(requested, str) or not requested or "\0" in requested:
         raise UsageError("the client named no valid repository path")
-    real = _real(requested)
+    real = (_lexical if options.store_root else _real)(requested)
     check_restrictions(real, options, requested)
     return real
 
@@ -152,7 +161,7 @@ class Session:
         self.witness: ArrivalStore | None = None
         self.started = time.monotonic()
         self.requests = 0
-        self._backend: LocalStore | None = None
+        self._backend: Store | None = None
         self._is_repo = False
         self._write_failed = False
         self._budget = _Budget(ANSWER_BUDGET)
@@ -207,7 +216,7 @@ class Session:
             return False
         try:
             path = self.options.repository or resolve_repository(hello.get("repo"), self.options)
-            self._backend = LocalStore(path)
+            self._backend = served_backend(path, self.options.store_root)
             self._pin()
             self.store, self.witness = open_served_store(
                 self._backend,
@@ -232,7 +241,9 @@ class Session:
         """Hold the repository folder open from now on, and check that what
         was opened is what the restrictions allowed (not a symlink swapped
         in since the check). A folder that does not exist yet is pinned
-        when the client creates it."""
+        when the client creates it. (Object storage has no folders to swap.)"""
+        if not isinstance(self._backend, LocalStore):
+            return
         try:
             opened = self._backend.pin()
         except FileNotFoundError:
@@ -335,7 +346,7 @@ class Session:
                 raise UsageError(f"no repository at {store.location}")
             self._is_repo = True
         if method == "put":
-            return store.put(args[0], bytes(payload), *args[1:])
+            return store.put(args[0], payload, *args[1:])
         if method == "get":
             return store.get(*args)
         if method == "delete":

@@ -26,7 +26,9 @@ from ..errors import (
 )
 from ..store.arrivals import Arrival
 from ..store.base import Store
+from ..store.published import pack_archive_object, split_archive_object
 from ..store.schema import arrival_name, object_id
+from .keyless import soft_delete
 from .repository import Repository
 
 ID_PREFIX = "aid:"
@@ -45,6 +47,7 @@ class ArchiveEntry:
     chunker_params: str = ""
     stats: dict = field(default_factory=dict)
     series: bytes = b""
+    refs: list[str] = field(default_factory=list)  # names of its reference lists (refs/)
     # Not part of the sealed entry: the id in its store name, and the
     # server's record of its arrival (None where there is none).
     id: bytes = b""
@@ -54,6 +57,10 @@ class ArchiveEntry:
         d = dict(self.__dict__)
         del d["id"], d["arrival"]
         return d
+
+    def published(self) -> dict:
+        """What the archive object shows the server in clear (store/published.py)."""
+        return {"series": self.series, "items": list(self.items), "refs": list(self.refs)}
 
     @property
     def arrived(self) -> int | None:
@@ -108,14 +115,23 @@ class ArchiveList:
         if self.on_warning is not None:
             self.on_warning(text)
 
+    def _seal(self, entry: ArchiveEntry) -> bytes:
+        sealed = self.repo.cipher.seal(ObjectKind.ARCHIVE, entry.id, msgpack.packb(entry.to_dict()))
+        return pack_archive_object(entry.published(), sealed)
+
     def _open(self, name: str, blob: bytes, record: bytes | None) -> ArchiveEntry:
         try:
             obj_id = object_id(name)
-            plain = self.repo.cipher.open(ObjectKind.ARCHIVE, obj_id, blob)
+            published, sealed = split_archive_object(blob)
+            plain = self.repo.cipher.open(ObjectKind.ARCHIVE, obj_id, sealed)
             d = msgpack.unpackb(plain)
             entry = ArchiveEntry(**d)
             if not isinstance(entry.name, str) or not isinstance(entry.time, str):
                 raise TypeError("malformed entry")
+            entry.items = [bytes(i) for i in entry.items]
+            # The server could alter the clear part: it must say what the sealed one says.
+            if published != entry.published():
+                raise ValueError("published part differs from the sealed entry")
         except (IntegrityError, ValueError, TypeError, msgpack.UnpackException):
             raise IntegrityError(f"archive entry {name} is damaged") from None
         entry.id = obj_id
@@ -209,18 +225,14 @@ class ArchiveList:
         if self.repo.lock is not None:
             self.repo.lock.check()
         entry.id = os.urandom(32)
-        blob = self.repo.cipher.seal(ObjectKind.ARCHIVE, entry.id, msgpack.packb(entry.to_dict()))
         name = f"archives/{entry.id.hex()}"
-        self.repo.store.put(name, blob)
+        self.repo.store.put(name, self._seal(entry))
         if arrival is not None:
             self.repo.store.put(arrival_name(name), arrival.to_bytes(), overwrite=True)
             entry.arrival = arrival
 
     def delete(self, entry: ArchiveEntry) -> None:
-        name = f"archives/{entry.id.hex()}"
-        blob = self.repo.store.get(name)
-        self.repo.store.put(f"deleted/{entry.id.hex()}", blob, overwrite=True)
-        self.repo.store.delete(name)
+        soft_delete(self.repo.store, entry.id)
 
     def rename(self, entry: ArchiveEntry, new_name: str) -> None:
         """Seal the entry anew under its own id, replacing it in one atomic
@@ -230,8 +242,7 @@ class ArchiveList:
         if self.repo.lock is not None:
             self.repo.lock.check()
         entry.name = new_name
-        blob = self.repo.cipher.seal(ObjectKind.ARCHIVE, entry.id, msgpack.packb(entry.to_dict()))
-        self.repo.store.put(f"archives/{entry.id.hex()}", blob, overwrite=True)
+        self.repo.store.put(f"archives/{entry.id.hex()}", self._seal(entry), overwrite=True)
 
     def list_deleted(self) -> "list[ArchiveEntry]":
         """Soft-deleted archives that compact has not removed yet, oldest

@@ -37,6 +37,7 @@ import blake3
 
 from ..errors import EXIT_ERROR, EXIT_OK, EXIT_WARNING, IntegrityError, ObjectNotFound, StoreError
 from .index import ChunkIndex
+from .keyless import removed_by_compact
 from .pack import parse_tail
 from .packcopy import PackCopier
 from .packtable import PackTable, scan_pack_table, write_segments
@@ -144,9 +145,16 @@ def check_repository(
     for segment, why in table.bad_segments.items():
         findings.found(f"index segment {segment}: {why}")
     for pack, segments in sorted(table.missing.items()):
+        removed = removed_by_compact(repo.store, f"packs/{pack}")
         for segment in segments:
-            findings.found(f"index segment {segment} lists pack {pack}, which is missing")
             scan.wrong_segments.add(segment)
+            if removed is None:
+                findings.found(f"index segment {segment} lists pack {pack}, which is missing")
+            else:
+                findings.note(
+                    f"index segment {segment} lists pack {pack[:16]}, which compact removed "
+                    "(nothing used it); 'hutch compact --rewrite' tidies the index"
+                )
     names = sorted(table.sizes)
     start = _read_position(position_path) if deadline is not None else None
     todo = [n for n in names if start is None or n > start]

@@ -73,6 +73,7 @@ class CompactPlan:
     untouched: dict[str, str] = field(default_factory=dict)  # unreadable packs -> why
     hints: dict[str, list] = field(default_factory=dict)  # what segments say they hold
     deleted_archives: list[str] = field(default_factory=list)  # deleted/ names
+    refs: list[str] = field(default_factory=list)  # reference lists no live archive uses
     old_segments: list[str] = field(default_factory=list)  # replaced by new ones
     rewrite_index: bool = False
     live_chunks: int = 0
@@ -91,7 +92,9 @@ class CompactPlan:
         return self.drop_bytes + sum(r.size - r.live_bytes for r in self.rewrite)
 
     def is_empty(self) -> bool:
-        return not (self.drop or self.rewrite or self.deleted_archives or self.rewrite_index)
+        return not (
+            self.drop or self.rewrite or self.deleted_archives or self.refs or self.rewrite_index
+        )
 
 
 @dataclass
@@ -248,6 +251,8 @@ def execute_compact(repo: Repository, plan: CompactPlan, on_step=None) -> Compac
     _check_lock(repo)
     for name in plan.deleted_archives:
         result.archives_removed += _delete(store, name)
+    for name in plan.refs:
+        _delete(store, name)
     for name in plan.old_segments:
         result.segments_deleted += _delete(store, name)
     step("deleting packs")
@@ -257,18 +262,21 @@ def execute_compact(repo: Repository, plan: CompactPlan, on_step=None) -> Compac
             result.bytes_deleted += size
             result.packs_deleted += 1
     result.packs_rewritten = len(rewritten)
-    gone = [*plan.deleted_archives, *plan.old_segments, *(f"packs/{p}" for p in plan.drop)]
+    gone = [*plan.deleted_archives, *plan.refs, *plan.old_segments]
+    gone += [f"packs/{p}" for p in plan.drop]
     gone += [f"packs/{p}" for p in rewritten]
-    result.records_deleted = _sweep_records(store, gone)
+    result.records_deleted = sweep_records(store, gone)
     return result
 
 
-def _sweep_records(store, gone: list[str]) -> int:
+def sweep_records(store, gone: list[str], keep_tombstones: bool = False) -> int:
     """Remove the arrival records of objects that are gone: those this
     compact deleted, and those of uploads that never completed. A record
     is written just before its object, so one that is young may belong to
     an upload in progress: only records older than ORPHAN_AGE are swept
-    without their object having been deleted here."""
+    without their object having been deleted here. keep_tombstones: keep
+    the records of packs compact removed (see keyless.mark_removed) while
+    index segments may still list them."""
     deleted_here = {arrival_name(name) for name in gone}
     present = {arrival_name(i.name) for ns in (*WITNESSED, "deleted") for i in store.list(ns)}
     count = 0
@@ -281,6 +289,8 @@ def _sweep_records(store, gone: list[str]) -> int:
         try:
             record = Arrival.from_bytes(store.get(info.name))
         except ObjectNotFound:
+            continue
+        if record is not None and record.removed is not None and keep_tombstones:
             continue
         if record is None or time.time_ns() - record.time_ns > ORPHAN_AGE * 1e9:
             count += _delete(store, info.name)

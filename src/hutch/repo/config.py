@@ -12,7 +12,7 @@ import msgpack
 
 from ..errors import IntegrityError, UnsupportedRepository
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: archive objects publish series and references
 NAME = "config/config"
 
 

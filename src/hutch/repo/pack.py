@@ -87,6 +87,26 @@ def parse_tail(tail: bytes, pack_size: int, cipher: ObjectCipher) -> list[tuple[
     return entries
 
 
+def parse_ids(tail: bytes, pack_size: int) -> list[bytes]:
+    """The chunk ids a pack lists in clear (no key needed), from its last
+    bytes; IntegrityError if malformed, NeedMore if `tail` is too short."""
+    if len(tail) < TRAILER.size:
+        raise IntegrityError("pack is too short to be a pack")
+    magic, header_len, ids_len = TRAILER.unpack(tail[-TRAILER.size :])
+    if magic != MAGIC or header_len + ids_len + TRAILER.size > pack_size:
+        raise IntegrityError("pack trailer is damaged")
+    if ids_len + TRAILER.size > len(tail):
+        raise NeedMore(ids_len + TRAILER.size)
+    start = len(tail) - TRAILER.size - ids_len
+    try:
+        ids = msgpack.unpackb(tail[start : len(tail) - TRAILER.size])
+        if not isinstance(ids, list) or not all(isinstance(i, bytes) for i in ids):
+            raise ValueError("not a list of ids")
+    except (ValueError, TypeError, msgpack.UnpackException):
+        raise IntegrityError("pack's id list is malformed") from None
+    return ids
+
+
 class NeedMore(Exception):
     def __init__(self, size: int):
         super().__init__(size)

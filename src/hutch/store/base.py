@@ -22,7 +22,17 @@ from dataclasses import dataclass
 
 from ..errors import UsageError
 
-NAMESPACES = ("config", "keys", "packs", "index", "archives", "deleted", "locks", "arrivals")
+NAMESPACES = (
+    "config",
+    "keys",
+    "packs",
+    "index",
+    "refs",
+    "archives",
+    "deleted",
+    "locks",
+    "arrivals",
+)
 _PART = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
 
 

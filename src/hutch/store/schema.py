@@ -11,7 +11,7 @@ hash of their bytes, which anyone can verify.
 | --- | --- |
 | config | `config` |
 | keys | `repokey` |
-| packs, index | BLAKE3 of the object's bytes (64 hex) |
+| packs, index, refs | BLAKE3 of the object's bytes (64 hex) |
 | archives, deleted | an archive id (64 hex), the same in both |
 | locks | a random lock id (32 hex) |
 | arrivals | `<namespace>.<key>` of the object whose arrival it records |
@@ -29,12 +29,13 @@ _KEYS = {
     "keys": re.compile(r"repokey"),
     "packs": _HEX64,
     "index": _HEX64,
+    "refs": _HEX64,
     "archives": _HEX64,
     "deleted": _HEX64,
     "locks": re.compile(r"[0-9a-f]{32}"),
     "arrivals": re.compile(r"(?:packs|index|archives)\.[0-9a-f]{64}"),
 }
-CONTENT_ADDRESSED = ("packs", "index")
+CONTENT_ADDRESSED = ("packs", "index", "refs")
 # Objects whose arrival the serving process records; an archive keeps its
 # record while it moves between archives/ and deleted/.
 WITNESSED = ("packs", "index", "archives")

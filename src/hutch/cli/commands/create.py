@@ -79,6 +79,12 @@ def add_archive_options(p) -> None:
     p.add_argument("--json", action="store_true", help="print statistics as JSON")
     p.add_argument("--comment", default="", help="a comment stored with the archive")
     p.add_argument(
+        "--series",
+        metavar="NAME",
+        help="the series the archive belongs to, for retention "
+        "(default: the archive name as typed, before {placeholders} expand)",
+    )
+    p.add_argument(
         "--timestamp",
         metavar="TIMESTAMP",
         help="archive time: yyyy-mm-ddThh:mm:ss[+HH:MM], or a file to take its mtime",
@@ -128,9 +134,10 @@ def run(args) -> int:
         dry_run=args.dry_run,
         comment=args.comment,
         timestamp=parse_timestamp(args.timestamp),
-        series=args.location
-        if "::" not in (args.location or "")
-        else args.location.split("::", 1)[1],
+        series=args.series
+        or (
+            args.location if "::" not in (args.location or "") else args.location.split("::", 1)[1]
+        ),
         command_line=sys.argv[:],
         stdin_name=args.stdin_name,
     )

@@ -51,7 +51,7 @@ def create_options(args) -> CreateOptions:
         files_cache="disabled",
         comment=args.comment,
         timestamp=create_command.parse_timestamp(args.timestamp),
-        series=location.split("::", 1)[1] if "::" in location else location,
+        series=args.series or (location.split("::", 1)[1] if "::" in location else location),
         command_line=sys.argv[:],
     )
 

@@ -50,8 +50,6 @@ _SHORT = {"hourly": "-H", "daily": "-d", "weekly": "-w", "monthly": "-m", "yearl
 def register(sub, common):
     p = add_command(sub, common, "prune", HELP)
     add_location(p, "none")
-    p.add_argument("-n", "--dry-run", action="store_true", help="only show what would be pruned")
-    p.add_argument("--list", action="store_true", help="list each archive and what happens to it")
     p.add_argument(
         "--json", action="store_true", help="with --list: each archive and its fate as JSON"
     )
@@ -68,6 +66,14 @@ def register(sub, common):
         action="store_true",
         help="place archives by the time they claim, not by when they arrived",
     )
+    add_rule_options(p)
+    p.set_defaults(func=run)
+
+
+def add_rule_options(p) -> None:
+    """The --keep-* rules (prune, repo-prune) and --dry-run, --list."""
+    p.add_argument("-n", "--dry-run", action="store_true", help="only show what would be pruned")
+    p.add_argument("--list", action="store_true", help="list each archive and what happens to it")
     p.add_argument(
         "--keep-within", metavar="INTERVAL", help="keep all archives younger than INTERVAL"
     )
@@ -82,7 +88,6 @@ def register(sub, common):
             default=0,
             help=f"number of {rule} archives to keep",
         )
-    p.set_defaults(func=run)
 
 
 def policy_from_args(args) -> RetentionPolicy:

@@ -10,6 +10,7 @@ import shlex
 import sys
 
 from ...errors import EXIT_ERROR, EXIT_OK, EXIT_WARNING, UsageError
+from ...remote.open import check_store_root, open_store
 from ...remote.pull import PullOutcome, client_command, run_pull
 from ...remote.server import ServeOptions
 from ...remote.transport import login_command
@@ -33,7 +34,8 @@ HELP = """Back up PATHs of a client into REPO::ARCHIVE on this machine, started 
 
 hutch pull [options] [user@]client[:port] REPO::ARCHIVE PATH... [create options]
 
-One ssh connection to the client runs 'hutch create' there; this process
+REPO is a folder here, or s3://BUCKET[/PREFIX] that this machine holds the
+credentials for. One ssh connection to the client runs 'hutch create' there; this process
 serves the repository to it over that connection. The client needs hutch
 (--remote-path) and read access to what it backs up; it gets no credentials
 for this machine, and by default may not delete or overwrite anything
@@ -118,12 +120,22 @@ def run(args) -> int:
             "(a host or user cannot start with '-')"
         )
     repo_path, name = resolve(args.location, None, "required")
-    if "://" in repo_path and not repo_path.startswith("file://"):
-        raise UsageError("hutch pull serves a repository on this machine; give its local path")
-    repo_path = os.path.abspath(repo_path.removeprefix("file://"))
+    store_root = None
+    if repo_path.startswith("s3://"):
+        # Object storage that this machine holds the credentials for: the
+        # repository is the root itself.
+        store_root, repo_path = check_store_root(repo_path).text, "/"
+        store = open_store(store_root)
+    elif "://" in repo_path and not repo_path.startswith("file://"):
+        raise UsageError(
+            "hutch pull serves a repository this machine reaches itself; give its local path "
+            "or an s3:// URL"
+        )
+    else:
+        repo_path = os.path.abspath(repo_path.removeprefix("file://"))
+        store = LocalStore(repo_path)
     ctx = Context(args)
     passphrase = None
-    store = LocalStore(repo_path)
     # Open the repository here first: a wrong passphrase or a missing
     # repository fails on this side, before the client is involved.
     source = PassphraseSource()
@@ -153,6 +165,7 @@ def run(args) -> int:
     # Without the passphrase, the sealed key would only let a client guess it offline.
     if args.send_key and args.send_passphrase and repo.key.storage == "file":
         key = load_envelope(store, repo.config, ctx.dirs.keys, ctx.key_file)
+    store.close()
     options = ServeOptions(
         permissions=permissions,
         repository=repo_path,
@@ -160,6 +173,7 @@ def run(args) -> int:
         key=key,
         idle_timeout=args.idle_timeout or None,
         storage_quota=args.storage_quota,
+        store_root=store_root,
     )
     upload = _executable(args.upload_hutch) if args.upload_hutch is not None else b""
     command = client_command(

@@ -5,6 +5,7 @@ import os
 import shlex
 import sys
 
+from ...remote.open import check_store_root
 from ...remote.protocol import FdWriter, StreamReader
 from ...remote.server import ServeOptions, Session
 from ...remote.socket_server import SocketServer
@@ -29,6 +30,12 @@ server (use one forced command per client), so that keyless retention
 (repo-prune) keeps each client's series apart. A client that sends nothing
 for --idle-timeout seconds (default 300) is disconnected and its locks are
 released.
+
+With --store-root s3://BUCKET[/PREFIX], repository paths name objects below
+that prefix in object storage instead of folders here (ssh://host/srv/alice
+is s3://BUCKET/PREFIX/srv/alice); the restrictions apply to the paths as the
+client writes them. This machine holds the cloud credentials (the standard
+AWS configuration); clients hold none.
 
 If SSH_ORIGINAL_COMMAND is set (a forced command in authorized_keys) and asks
 for serve, only its log level, --debug-topic and --lock-wait options are
@@ -78,6 +85,11 @@ def register(sub, common):
     )
     add_idle_timeout(p)
     add_storage_quota(p)
+    p.add_argument(
+        "--store-root",
+        metavar="URL",
+        help="keep repositories below this s3://BUCKET[/PREFIX] instead of this file system",
+    )
     p.set_defaults(func=run)
 
 
@@ -115,6 +127,7 @@ def run(args) -> int:
         client=args.client,
         idle_timeout=args.idle_timeout or None,
         storage_quota=args.storage_quota,
+        store_root=check_store_root(args.store_root).text if args.store_root else None,
     )
     if args.socket is not None:
         SocketServer(args.socket or default_socket_path(), options).serve_forever()

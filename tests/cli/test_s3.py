@@ -1,0 +1,175 @@
+"""End to end on object storage: the real `hutch` against a real S3 server
+(SeaweedFS on 127.0.0.1), configured by the standard AWS variables."""
+
+import os
+import subprocess
+import time
+
+import msgpack
+
+from ..conftest import HUTCH, assert_clean_error, snapshot
+from ..s3proxy import FaultProxy, ProxyRule
+from ..s3server import BUCKET, SeaweedS3
+
+
+def _extract(hutch, location, target):
+    target.mkdir()
+    hutch("extract", location, cwd=target, check=0)
+    return snapshot(target)
+
+
+def test_backup_restore_and_maintenance_on_s3(hutch, s3, tree, tmp_path):
+    url = s3.url()
+    hutch("init", "-e", "repokey", url, check=0)
+    assert "hutch-store" in s3.keys(url)
+    hutch("create", f"{url}::one", ".", cwd=tree, check=0)
+    with open(os.path.join(tree, "dir/new.bin"), "wb") as f:
+        f.write(os.urandom(2 * 1024 * 1024))
+    hutch("create", f"{url}::two", ".", cwd=tree, check=0)
+    assert hutch("list", "--short", url, check=0).out.split() == ["one", "two"]
+    assert _extract(hutch, f"{url}::two", tmp_path / "out-two") == snapshot(tree)
+    hutch("check", "--verify-data", url, check=0)
+    hutch("prune", "--keep-last", "1", url, check=0)
+    before = len([k for k in s3.keys(url) if k.startswith("packs/")])
+    hutch("compact", url, check=0)
+    assert hutch("list", "--short", url, check=0).out.split() == ["two"]
+    assert _extract(hutch, f"{url}::two", tmp_path / "out-again") == snapshot(tree)
+    hutch("check", url, check=0)
+    assert len([k for k in s3.keys(url) if k.startswith("packs/")]) <= before
+    assert not [k for k in s3.keys(url) if k.startswith("locks/")]
+    hutch("repo-delete", url, env={"HUTCH_DELETE_I_KNOW_WHAT_I_AM_DOING": "YES"}, check=0)
+    assert s3.keys(url) == []
+    hutch("init", "-e", "repokey", url, check=0)  # the prefix is free again
+
+
+def test_two_clients_back_up_into_one_prefix_at_once(hutch, s3, tmp_path):
+    url = s3.url()
+    hutch("init", "-e", "repokey", url, check=0)
+    common = os.urandom(3 * 1024 * 1024)
+    trees = []
+    for i in range(2):
+        root = tmp_path / f"client-{i}"
+        root.mkdir()
+        for j in range(3):
+            (root / f"own-{j}.bin").write_bytes(os.urandom(7 * 1024 * 1024 + j))
+        (root / "common.bin").write_bytes(common)
+        trees.append(root)
+    procs = [
+        subprocess.Popen(
+            [HUTCH, "create", f"{url}::client-{i}", "."],
+            cwd=root,
+            stderr=subprocess.PIPE,
+            # Two machines: each its own cache.
+            env={**os.environ, "HUTCH_CACHE_DIR": str(tmp_path / f"cache-{i}")},
+        )
+        for i, root in enumerate(trees)
+    ]
+    results = [(p.wait(timeout=300), p.stderr.read().decode()) for p in procs]
+    assert [rc for rc, _ in results] == [0, 0], results
+    assert sorted(hutch("list", "--short", url, check=0).out.split()) == ["client-0", "client-1"]
+    for i, root in enumerate(trees):
+        assert _extract(hutch, f"{url}::client-{i}", tmp_path / f"out-{i}") == snapshot(root)
+    hutch("check", "--verify-data", url, check=0)
+
+
+def _put_lock(s3, url: str, beat: float, exclusive: bool) -> None:
+    record = {"host": "another-host", "pid": 1, "since": beat, "beat": beat, "exclusive": exclusive}
+    client = s3.client()
+    key = url.split("/", 3)[3] + "/locks/" + "0" * 32
+    client.put_object(Bucket=BUCKET, Key=key, Body=msgpack.packb(record))
+    client.close()
+
+
+def test_locks_are_leases(hutch, s3, tree):
+    """Another machine's exclusive lock holds off a backup while its lease is
+    fresh; once its heartbeat is old, the lock is stale and ignored."""
+    url = s3.url()
+    hutch("init", "-e", "repokey", url, check=0)
+    _put_lock(s3, url, time.time(), exclusive=True)
+    r = hutch("--lock-wait", "1", "create", f"{url}::held", ".", cwd=tree)
+    assert r.rc == 2
+    assert_clean_error(r, "lock", "break-lock")
+    _put_lock(s3, url, time.time() - 3600, exclusive=True)
+    hutch("--lock-wait", "1", "create", f"{url}::after", ".", cwd=tree, check=0)
+    assert hutch("list", "--short", url, check=0).out.split() == ["after"]
+
+
+def test_flaky_service_backup_succeeds(hutch, s3, tree, tmp_path, monkeypatch):
+    url = s3.url()
+    hutch("init", "-e", "repokey", url, check=0)
+    proxy = FaultProxy(s3.port)
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
+        monkeypatch.setenv("HUTCH_S3_TIMEOUT", "2")
+        proxy.rules[:] = [
+            ProxyRule("PUT", "/packs/", action="503", times=2),
+            ProxyRule("PUT", "/packs/", nth=3, action="drop-after"),
+            ProxyRule("PUT", "/index/", action="500"),
+            ProxyRule("PUT", "/archives/", action="drop"),
+            ProxyRule("GET", "/packs/", action="cut"),
+            ProxyRule("GET", "/archives/", action="stall", seconds=4),
+        ]
+        hutch("create", f"{url}::flaky", ".", cwd=tree, check=0)
+        assert _extract(hutch, f"{url}::flaky", tmp_path / "out") == snapshot(tree)
+        assert proxy.fired() >= 6
+    finally:
+        proxy.stop()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3.endpoint)
+    hutch("check", "--verify-data", url, check=0)
+
+
+def test_permanent_error_stops_the_backup_with_nothing_committed(hutch, s3, tree, monkeypatch):
+    url = s3.url()
+    hutch("init", "-e", "repokey", url, check=0)
+    hutch("create", f"{url}::before", ".", cwd=tree, check=0)
+    proxy = FaultProxy(s3.port)
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
+        proxy.rules[:] = [ProxyRule("PUT", "/archives/", action="403")]
+        (open(os.path.join(tree, "more.bin"), "wb")).write(os.urandom(100_000))
+        r = hutch("create", f"{url}::denied", ".", cwd=tree)
+        assert r.rc == 2
+        assert_clean_error(r, "access denied", "credentials")
+        assert len(r.err.strip().splitlines()) == 1, r.err
+    finally:
+        proxy.stop()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3.endpoint)
+    assert hutch("list", "--short", url, check=0).out.split() == ["before"]
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+    r = hutch("list", url)
+    assert r.rc == 2
+    assert_clean_error(r, "access denied")
+
+
+def test_s3_server_killed_during_backup(hutch, tmp_path, tree, monkeypatch):
+    server = SeaweedS3(tmp_path / "own-s3")
+    try:
+        for name, value in server.env().items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("HUTCH_S3_RETRY_SECONDS", "3")
+        url = server.url()
+        hutch("init", "-e", "repokey", url, check=0)
+        hutch("create", f"{url}::before", ".", cwd=tree, check=0)
+        data = tmp_path / "data"
+        data.mkdir()
+        for i in range(4):
+            (data / f"part-{i}.bin").write_bytes(os.urandom(16 * 1024 * 1024))
+        proc = subprocess.Popen(
+            [HUTCH, "create", f"{url}::big", "."], cwd=data, stderr=subprocess.PIPE
+        )
+        packs = len([k for k in server.keys(url) if k.startswith("packs/")])
+        deadline = time.monotonic() + 120
+        while len([k for k in server.keys(url) if k.startswith("packs/")]) == packs:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.1)
+        server.kill()
+        rc, err = proc.wait(timeout=120), proc.stderr.read().decode()
+        assert rc == 2
+        assert "Traceback" not in err and "gave up" in err, err
+        server.start()
+        assert hutch("list", "--short", url, check=0).out.split() == ["before"]
+        assert _extract(hutch, f"{url}::before", tmp_path / "out") == snapshot(tree)
+        hutch("create", f"{url}::big", ".", cwd=data, check=0)
+        hutch("check", url, check=0)
+    finally:
+        server.stop()

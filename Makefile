@@ -2,10 +2,10 @@
 VENV    := .venv
 PY      := $(VENV)/bin/python
 HUTCH   := $(VENV)/bin/hutch
-DEBS    := acl attr e2fsprogs libarchive-tools tar openssh-server openssh-client socat sshfs fuse3 procps faketime
+DEBS    := acl attr e2fsprogs libarchive-tools tar openssh-server openssh-client socat sshfs fuse3 procps faketime zsh fish man-db groff-base systemd
 BENCH_DEBS := borgbackup restic
 
-.PHONY: install test lint demo bench debs clean standalone
+.PHONY: install test lint demo bench debs clean standalone man
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -29,6 +29,11 @@ lint: install
 
 test: install debs lint
 	$(VENV)/bin/pytest -n 2 --dist loadfile -q tests
+
+# The manual pages are generated from the parser; a test fails when the
+# committed ones are out of date.
+man: install
+	$(PY) -m hutch.cli.manpage docs/man
 
 demo: install
 	bash bench/demo.sh

@@ -24,8 +24,8 @@ from ..conftest import (
 
 
 def _fuse_missing() -> str:
-    if not fusefs.available():
-        return f"no FUSE binding: {fusefs.MISSING_REASON}"
+    if fusefs.missing():
+        return fusefs.missing()
     if not os.path.exists("/dev/fuse"):
         return "no /dev/fuse"
     if not os.access("/dev/fuse", os.R_OK | os.W_OK):
@@ -87,6 +87,34 @@ def test_mounted_repository_has_a_folder_per_archive(hutch, repo, tree, mountpoi
     finally:
         hutch("umount", mountpoint, check=0)
     _wait_unmounted(mountpoint)
+
+
+def test_versions_view_has_a_folder_of_versions_per_file(hutch, repo, tmp_path, mountpoint):
+    src = tmp_path / "src"
+    (src / "docs").mkdir(parents=True)
+    (src / "docs/report.txt").write_bytes(b"first")
+    (src / ".bashrc").write_bytes(b"rc")
+    hutch("create", f"{repo}::one", ".", cwd=src, check=0)
+    hutch("create", f"{repo}::two", ".", cwd=src, check=0)  # nothing changed
+    (src / "docs/report.txt").write_bytes(b"second")
+    os.symlink("report.txt", src / "docs/link")
+    hutch("create", f"{repo}::three", ".", cwd=src, check=0)
+    hutch("mount", "-o", "versions", repo, mountpoint, check=0, timeout=60)
+    try:
+        assert sorted(os.listdir(mountpoint)) == [".bashrc", "docs"]
+        report = mountpoint / "docs/report.txt"
+        assert report.is_dir()
+        assert sorted(os.listdir(report)) == ["report.00001.txt", "report.00002.txt"]
+        assert (report / "report.00001.txt").read_bytes() == b"first"
+        assert (report / "report.00002.txt").read_bytes() == b"second"
+        assert os.listdir(mountpoint / ".bashrc") == [".bashrc.00001"]
+        assert os.readlink(mountpoint / "docs/link") == "report.txt"
+    finally:
+        hutch("umount", mountpoint, check=0)
+    _wait_unmounted(mountpoint)
+    r = hutch("mount", "-o", "versions", f"{repo}::one", mountpoint)
+    assert r.rc == 2
+    assert_clean_error(r, "versions")
 
 
 def test_foreground_mount_of_a_remote_repository_with_paths(

@@ -42,6 +42,8 @@ POSITIONAL = {
     "[USER@]CLIENT[:PORT]": lambda w: ["client.invalid"],
     "PATH|OPTION": lambda w: ["."],
     "TOPIC": lambda w: [],
+    "LOCATION": lambda w: ["keyfile"],
+    "SHELL": lambda w: ["bash"],
 }
 # Arguments that name something on this machine, by metavar (positional or
 # option); the value that works for each command that has one.

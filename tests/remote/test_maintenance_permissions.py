@@ -15,6 +15,7 @@ ALLOWED = {
     "undelete": {"all"},
     "check --repair": {"all"},
     "repo-delete": {"all"},
+    "recreate": {"all"},
     "check": {"all", "no-delete", "read-only"},
 }
 
@@ -40,6 +41,8 @@ def _run(hutch, op, url):
         return hutch("undelete", f"{url}::b")
     if op == "repo-delete":
         return hutch("repo-delete", "--force", url)
+    if op == "recreate":
+        return hutch("recreate", "-C", "zstd", "--exclude", "dir/sub", f"{url}::a")
     return hutch(*op.split(), url)
 
 
@@ -60,7 +63,7 @@ def test_maintenance_permission_matrix(hutch, pipe_serve, tmp_path, tree, mode, 
         assert result.rc == 0, result.err
         if op == "repo-delete":
             assert not os.path.exists(path / "config" / "config")
-        elif op in ("compact", "prune", "undelete"):
+        elif op in ("compact", "prune", "undelete", "recreate"):
             assert _contents(path) != before
     else:
         assert result.rc == 2, result.err

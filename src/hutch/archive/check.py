@@ -127,10 +127,10 @@ def check_archives(
     present = present or chunk_presence(repo)
     reader = ChunkReader(repo)
     checked = 0
+    selected = [e for e in entries if select(e.name)]
     try:
-        for entry in entries:
-            if not select(entry.name):
-                continue
+        for entry in selected:
+            findings.step(checked, len(selected), "checking archives")
             checked += 1
             findings.note(f"checking archive {entry.name}")
             state = _check_archive(reader, entry, present, findings)
@@ -138,6 +138,7 @@ def check_archives(
                 _repair_archive(repo, reader, archives, entry, present, findings)
     finally:
         reader.close()
+    findings.step(checked, len(selected), "checking archives")
     return checked
 
 

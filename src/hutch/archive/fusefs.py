@@ -16,11 +16,12 @@ cache, and the chunk reader still fetches ahead in its own threads.
 import datetime
 import errno
 import os
+import shutil
 import stat
 import time
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from itertools import accumulate
 
 import msgpack
@@ -30,13 +31,14 @@ from ..errors import HutchError
 from ..repo.archives import ArchiveEntry
 from ..repo.reader import ChunkReader
 from ..repo.repository import Repository
+from .fuseversions import versioned_items
 from .item import ACL_ACCESS, ACL_DEFAULT, group_id, user_id
 from .itemstream import iter_items
 from .patterns import PatternMatcher
 
 try:
     import mfusepy
-except (ImportError, OSError) as e:  # not installed, or no libfuse on this system
+except (ImportError, OSError) as e:  # mfusepy loads libfuse when imported
     mfusepy = None
     MISSING_REASON = str(e) or type(e).__name__
 else:
@@ -49,8 +51,14 @@ _INODE_EXTRAS = ("xattrs", "acl_access", "acl_default")
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 
 
-def available() -> bool:
-    return mfusepy is not None
+def missing() -> str:
+    """What this system lacks for a mount ("" if nothing): libfuse, which
+    mfusepy loads, and for users other than root the fusermount helper."""
+    if mfusepy is None:
+        return f"libfuse cannot be loaded ({MISSING_REASON})"
+    if os.geteuid() != 0 and not (shutil.which("fusermount3") or shutil.which("fusermount")):
+        return "there is no fusermount3 (or fusermount) on the PATH"
+    return ""
 
 
 class ArchiveTree:
@@ -60,7 +68,11 @@ class ArchiveTree:
     up, so every item has a parent."""
 
     def __init__(
-        self, entry: ArchiveEntry, new_inode: Callable[[], int], dir_item: dict, inode: int
+        self,
+        entry: ArchiveEntry | None,
+        new_inode: Callable[[], int],
+        dir_item: dict,
+        inode: int,
     ):
         self.entry = entry
         self._new_inode = new_inode
@@ -135,7 +147,8 @@ class HutchFS:
     """The FUSE operations (as mfusepy calls them: paths are str).
 
     entries: the archives to show; single: show that one archive as the top
-    folder. on_error(message) hears of what a read could not deliver (the
+    folder; versions: show the archives merged, each file a folder of its
+    versions (fuseversions.py). on_error(message) hears of what a read could not deliver (the
     caller of a read only sees EIO); on_mounted() is called once the kernel
     talks to us."""
 
@@ -148,6 +161,7 @@ class HutchFS:
         single: bool,
         matcher: PatternMatcher,
         numeric_ids: bool = False,
+        versions: bool = False,
         on_error: Callable[[str], None] = lambda message: None,
         on_mounted: Callable[[], None] = lambda: None,
     ):
@@ -162,7 +176,9 @@ class HutchFS:
         self._trees: dict[bytes, ArchiveTree | ArchiveEntry] = {}
         self._archive_inodes: dict[bytes, int] = {}
         self._single = self._load(entries[0], 1) if single else None
-        for entry in entries if not single else ():
+        if versions and not single:
+            self._single = self._load_versions(entries)
+        for entry in entries if self._single is None else ():
             name = entry.name.replace("/", "_").encode(_ENC, _ERRORS)
             self._trees[name] = entry
             self._archive_inodes[name] = self._new_inode()
@@ -185,14 +201,24 @@ class HutchFS:
         self._inodes += 1
         return self._inodes
 
+    def _selected(self, entry: ArchiveEntry) -> Iterator[dict]:
+        for item in iter_items(self.reader, entry):
+            if self.matcher.empty or self.matcher.match(item["path"]):
+                yield item
+
     def _load(self, entry: ArchiveEntry, inode: int) -> ArchiveTree:
         mtime = _archive_time(entry)
         tree = ArchiveTree(entry, self._new_inode, self._dir_item(mtime), inode)
-        tree.load(
-            item
-            for item in iter_items(self.reader, entry)
-            if self.matcher.empty or self.matcher.match(item["path"])
+        tree.load(self._selected(entry))
+        return tree
+
+    def _load_versions(self, entries: list[ArchiveEntry]) -> ArchiveTree:
+        """All archives at once: every file's versions are known only then."""
+        mtime = max((_archive_time(e) for e in entries), default=time.time_ns())
+        tree = ArchiveTree(
+            entries[-1] if entries else None, self._new_inode, self._dir_item(mtime), 1
         )
+        tree.load(versioned_items((e, self._selected(e)) for e in entries))
         return tree
 
     def close(self) -> None:

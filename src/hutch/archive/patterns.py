@@ -1,7 +1,7 @@
 """Include/exclude patterns: which archive paths `create`, `extract` and
 friends act on.
 
-The pattern language follows `borg help patterns`. A pattern may start with a
+The pattern language is BorgBackup's. A pattern may start with a
 style prefix: `fm:` (fnmatch, `*` crosses `/`), `sh:` (shell, `*` stays within
 one name, `**/` spans directories), `re:` (Python regex, searched), `pp:`
 (path prefix) or `pf:` (exact path). Apart from `re:`, every style matches a

@@ -62,9 +62,10 @@ def referenced_chunks(repo: Repository, on_archive=None) -> References:
     return refs
 
 
-def plan_compaction(repo: Repository, threshold: float) -> CompactPlan:
-    """Mark, then plan the sweep: what compact would do to `repo` now."""
-    refs = referenced_chunks(repo)
+def plan_compaction(repo: Repository, threshold: float, on_archive=None) -> CompactPlan:
+    """Mark, then plan the sweep: what compact would do to `repo` now;
+    `on_archive(entry)` as in referenced_chunks."""
+    refs = referenced_chunks(repo, on_archive)
     table = scan_pack_table(repo.store, repo.cipher, headers="all")
     chosen = choose_copies(repo, table, refs.needed | refs.healthy)
     deleted = [info.name for info in repo.store.list("deleted")]

@@ -27,5 +27,8 @@ class Reporter:
     def progress(self, **counters) -> None:
         """Counters of long work (bytes, files, current path); called often."""
 
+    def step(self, current: int, total: int, what: str) -> None:
+        """Progress through work of known size: `current` of `total` done."""
+
     def finish_progress(self) -> None:
         """Long work is over: clear any progress line."""

@@ -2,6 +2,8 @@
 
 import argparse
 
+import shtab
+
 from ..archive.check import repair_note
 from ..archive.patterns import PatternMatcher
 from ..archive.report import Reporter
@@ -39,7 +41,7 @@ def add_location(parser: argparse.ArgumentParser, archive: str) -> None:
         metavar=metavar,
         nargs="?",
         help="repository and archive; with --repo, just the archive name",
-    )
+    ).complete = shtab.DIRECTORY  # type: ignore[attr-defined]
 
 
 def resolve(args, expand: bool = False) -> tuple[str, str | None]:
@@ -50,7 +52,7 @@ def resolve(args, expand: bool = False) -> tuple[str, str | None]:
 
 
 def add_patterns(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("include and exclude patterns (see borg help patterns)")
+    g = parser.add_argument_group("include and exclude patterns (see: hutch help patterns)")
     g.add_argument(
         "-e",
         "--exclude",

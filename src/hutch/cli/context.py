@@ -97,8 +97,16 @@ class Context:
             store.close()
 
     @contextlib.contextmanager
-    def repository(self, location: str, lock: str | None = "shared", reads_only: bool = False):
-        """Open the repository; lock: "shared", "exclusive" or None.
+    def repository(
+        self,
+        location: str,
+        lock: str | None = "shared",
+        reads_only: bool = False,
+        passphrase: PassphraseSource | None = None,
+    ):
+        """Open the repository; lock: "shared", "exclusive" or None;
+        `passphrase`: where the passphrase comes from, for a command that
+        needs it again (it asks once).
 
         A command that only reads (`reads_only`) runs without a lock with
         --bypass-lock, and where the repository cannot be written at all
@@ -108,7 +116,7 @@ class Context:
         try:
             repo = Repository.open(
                 store,
-                PassphraseSource(offered=getattr(store, "offered_passphrase", None)),
+                passphrase or PassphraseSource(offered=getattr(store, "offered_passphrase", None)),
                 self.dirs.keys,
                 cache_dir=self.dirs.cache,
                 security_dir=self.dirs.security,

@@ -118,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(common, top=False)
     for module in COMMANDS:
         module.register(sub, common)
+    # For the commands that describe the parser itself (completion).
+    parser.set_defaults(root_parser=parser)
     return parser
 
 

@@ -2,6 +2,11 @@
 JSON lines), file lists, a progress line; and the reporter that the core
 calls to report them.
 
+With --log-json every one of them is one JSON object per line on stderr,
+as borg writes them: {"type": "log_message", ...}, "file_status",
+"progress_message" (progress without a known end) and "progress_percent"
+(current of total); a progress display ends with "finished": true.
+
 Text that comes from outside never reaches a terminal raw (see
 terminal.py): every text log line passes through `printable`, and so does
 every field a command prints. --json and --json-lines keep the exact text.
@@ -51,7 +56,12 @@ class _JsonFormatter(logging.Formatter):
         )
 
 
+_log_json = False
+
+
 def setup_logging(level: str, log_json: bool) -> None:
+    global _log_json
+    _log_json = log_json
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_JsonFormatter() if log_json else _TextFormatter())
     logger.handlers[:] = [handler]
@@ -74,6 +84,12 @@ class Notices:
 notices = Notices()
 
 
+def emit_json(doc: dict) -> None:
+    """One JSON object as a line on stderr (--log-json)."""
+    sys.stderr.write(json.dumps({**doc, "time": time.time()}) + "\n")
+    sys.stderr.flush()
+
+
 class TextReporter(Reporter):
     """Reports to the log; file lines only with --list; progress with -p."""
 
@@ -93,6 +109,9 @@ class TextReporter(Reporter):
                 json.dumps({"type": "file_status", "status": status, "path": name}) + "\n"
             )
             return
+        if _log_json:
+            emit_json({"type": "file_status", "status": status, "path": name})
+            return
         self._clear_progress()
         logger.warning(f"{status} {name}" if status else name)
 
@@ -107,7 +126,8 @@ class TextReporter(Reporter):
         logger.error(message)
 
     def info(self, message: str) -> None:
-        self._clear_progress()
+        if logger.isEnabledFor(logging.INFO):
+            self._clear_progress()
         logger.info(message)
 
     def progress(self, **counters) -> None:
@@ -118,8 +138,26 @@ class TextReporter(Reporter):
             return
         self._last_progress = now
         size = counters.get("original_size", 0)
+        if _log_json:
+            path = os.fsdecode(counters.get("path", b""))
+            emit_progress(
+                {
+                    "type": "progress_message",
+                    "msgid": "progress",
+                    "finished": False,
+                    "message": f"{format_size(size)} O {counters.get('nfiles', 0)} N {path}",
+                    "original_size": size,
+                    "nfiles": counters.get("nfiles", 0),
+                    "path": path,
+                }
+            )
+            return
         path = printable(counters.get("path", b""))
         show_progress_line(f"{format_size(size)} O {counters.get('nfiles', 0)} N {path}")
+
+    def step(self, current: int, total: int, what: str) -> None:
+        if self.show_progress:
+            show_percent(current, total, what)
 
     def _clear_progress(self) -> None:
         finish_progress_line()
@@ -132,10 +170,48 @@ _PROGRESS_WIDTH = 78
 _progress_shown = False
 
 
+def emit_progress(doc: dict) -> None:
+    """A progress update as JSON; the display ends with finish_progress_line."""
+    global _progress_shown
+    _progress_shown = True
+    emit_json(doc)
+
+
+def show_percent(current: int, total: int, what: str) -> None:
+    """Progress through work of known size (--progress)."""
+    share = current / total if total else 1.0
+    if _log_json:
+        emit_progress(
+            {
+                "type": "progress_percent",
+                "msgid": what,
+                "finished": False,
+                "message": f"{what}: {share:.0%}",
+                "current": current,
+                "total": total,
+            }
+        )
+        return
+    show_progress_line(f"{what}: {current}/{total} ({share:.0%})")
+
+
+def show_step(text: str) -> None:
+    """Progress as a message: which step long work is at (--progress)."""
+    if _log_json:
+        emit_progress(
+            {"type": "progress_message", "msgid": "step", "finished": False, "message": text}
+        )
+        return
+    show_progress_line(printable(text))
+
+
 def show_progress_line(line: str) -> None:
     """Show `line` (printable already) as the one progress line on stderr,
     in place of the previous one."""
     global _progress_shown
+    if _log_json:
+        emit_progress({"type": "progress_message", "finished": False, "message": line})
+        return
     width = _PROGRESS_WIDTH
     if len(line) > width:
         line = line[: width // 2 - 2] + "..." + line[-(width // 2 - 1) :]
@@ -147,7 +223,10 @@ def show_progress_line(line: str) -> None:
 def finish_progress_line() -> None:
     """Clear the progress line, if one is shown."""
     global _progress_shown
-    if _progress_shown:
+    if _progress_shown and _log_json:
+        emit_json({"type": "progress_message", "finished": True})
+        _progress_shown = False
+    elif _progress_shown:
         sys.stderr.write("\r" + " " * _PROGRESS_WIDTH + "\r")
         _progress_shown = False
 

@@ -85,6 +85,10 @@ class Findings:
         if self.reporter is not None:
             self.reporter.info(message)
 
+    def step(self, current: int, total: int, what: str) -> None:
+        if self.reporter is not None and hasattr(self.reporter, "step"):
+            self.reporter.step(current, total, what)
+
     def exit_code(self, repair: bool) -> int:
         """0 healthy; 1 repaired or warnings; 2 damage found (and not repaired)."""
         if self.unrepaired or (self.damage and not repair):
@@ -161,6 +165,7 @@ def check_repository(
     if start is not None:
         findings.note(f"continuing the pack check after pack {start[:16]}")
     last = None
+    done = 0
     queue = iter(todo)
     exhausted = stopped = False
     with ThreadPoolExecutor(max_workers=READ_AHEAD) as pool:
@@ -182,6 +187,8 @@ def check_repository(
                 findings.found(message)
             scan.wrong_segments |= wrong
             last = pack
+            done += 1
+            findings.step(done, len(todo), "checking packs")
             stopped = stopped or (deadline is not None and time.monotonic() > deadline)
     scan.complete = exhausted or next(queue, None) is None
     if scan.complete:

@@ -33,6 +33,21 @@ def check_and_remember(security_dir: str | None, config: RepoConfig) -> None:
             raise _cannot(path, "write", e) from None
 
 
+def remember_mode(security_dir: str | None, config: RepoConfig) -> None:
+    """Record a mode this machine changed itself (key change-location)."""
+    if not security_dir:
+        return
+    folder = os.path.join(security_dir, config.repo_id.hex())
+    path = os.path.join(folder, "key-mode")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with open(path + ".tmp", "w") as f:
+            f.write(config.mode + "\n")
+        os.replace(path + ".tmp", path)
+    except OSError as e:
+        raise _cannot(path, "write", e) from None
+
+
 def _cannot(path: str, what: str, error: OSError) -> UsageError:
     # Without this record a server could downgrade the repository unnoticed:
     # refuse rather than go on (unlike the cache, it is no mere optimisation).

@@ -1,7 +1,7 @@
 """A writer session: collects sealed objects into packs, uploads them in
 the background, and writes index segments listing what it uploaded.
 
-Write order (DESIGN.md): packs, then index segments; the archive entry,
+Write order (docs/design-notes.md): packs, then index segments; the archive entry,
 written by the caller after `flush()`, is the commit point.
 """
 
@@ -37,14 +37,16 @@ class RepoWriter:
         self._lock = threading.Lock()
         self.bytes_uploaded = 0
         self.objects_added = 0
+        self.packs_written: list[str] = []
 
     def has(self, obj_id: bytes) -> bool:
         """Whether the repository has, or this session is adding, `obj_id`."""
         return obj_id in self._pending_ids or obj_id in self.repo.index
 
-    def add(self, obj_id: bytes, blob: bytes) -> None:
-        """Add one sealed object, unless it is there already."""
-        if self.has(obj_id):
+    def add(self, obj_id: bytes, blob: bytes, again: bool = False) -> None:
+        """Add one sealed object, unless it is there already; `again`: add
+        another copy of an object the repository has (recreate --recompress)."""
+        if obj_id in self._pending_ids or (not again and obj_id in self.repo.index):
             return
         self._pending_ids.add(obj_id)
         self._builder.add(obj_id, blob)
@@ -65,6 +67,7 @@ class RepoWriter:
             self.repo.lock.check()
         self.repo.store.put(f"packs/{name}", data)
         with self._lock:
+            self.packs_written.append(name)
             self.bytes_uploaded += len(data)
             self._uploaded[name] = entries
             self.repo.index.add_pack(name, entries)

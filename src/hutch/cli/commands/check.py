@@ -1,5 +1,6 @@
 """`hutch check`: verify a repository and its archives, and repair them."""
 
+import json
 import time
 
 from ...archive.check import CheckOptions, run_check
@@ -9,7 +10,7 @@ from ...repo.check import Findings
 from ...repo.selection import archive_matcher
 from ..args import add_command, add_location, resolve
 from ..context import Context
-from ..output import TextReporter, logger
+from ..output import TextReporter, logger, repository_json
 
 HELP = """Check REPO (or only REPO::ARCHIVE's archive) for damage.
 
@@ -57,6 +58,7 @@ def register(sub, common):
         action="append",
         help="only check archives matching PATTERN: sh:GLOB, re:REGEX or an exact name",
     )
+    p.add_argument("--json", action="store_true", help="print what was found and repaired as JSON")
     p.set_defaults(func=run)
 
 
@@ -93,9 +95,23 @@ def run(args) -> int:
             deadline=deadline,
         )
         checked = run_check(repo, findings, options)
+        reporter.finish_progress()
         if name and not checked and not findings.damage:
             raise ArchiveNotFound(f"archive {name!r} does not exist")
-    rc = findings.exit_code(args.repair)
+        rc = findings.exit_code(args.repair)
+        if args.json:
+            doc = {
+                **repository_json(repo),
+                "check": {
+                    "archives_checked": checked,
+                    "damage": findings.damage,
+                    "warnings": findings.warnings,
+                    "repaired": findings.repaired,
+                    "unrepaired": findings.unrepaired,
+                    "exit_code": rc,
+                },
+            }
+            print(json.dumps(doc, indent=2))
     if rc == 0:
         logger.info("check complete, no problems found")
     else:

@@ -1,5 +1,8 @@
 """`hutch compact`: free the space of data that no archive uses any more."""
 
+import dataclasses
+import json
+
 from ...archive.references import plan_compaction
 from ...errors import UsageError
 from ...repo.access import require_delete_permission
@@ -9,7 +12,7 @@ from ...repo.leftovers import LEFTOVER_AGE, remove_stale, stale
 from ...repo.leftovers import describe as describe_leftovers
 from ..args import add_command, add_location, resolve
 from ..context import Context
-from ..output import format_size, logger
+from ..output import finish_progress_line, format_size, logger, repository_json, show_step
 
 HELP = """Free the space of deleted and pruned archives in REPO.
 
@@ -47,14 +50,32 @@ def register(sub, common):
         f"(default: {DEFAULT_THRESHOLD:g})",
     )
     p.add_argument("-n", "--dry-run", action="store_true", help="only show what would be done")
+    p.add_argument("--json", action="store_true", help="print the plan and the result as JSON")
     p.set_defaults(func=run)
+
+
+def _stepper(args):
+    """Where compact's steps go: the progress line with --progress, else the log."""
+
+    def step(text: str) -> None:
+        if args.progress:
+            show_step(text)
+        else:
+            logger.info(text)
+
+    return step
 
 
 def run_keyless(args, location: str) -> int:
     with Context(args).keyless(location, lock="exclusive", reads_only=args.dry_run) as store:
         if not args.dry_run:
             require_delete_permission(store, "compact")
-        plan = plan_keyless_compact(store, on_step=logger.info)
+        plan = plan_keyless_compact(store, on_step=_stepper(args))
+        finish_progress_line()
+        doc = {
+            "repository": {"location": store.location},
+            "compact": {"dry_run": args.dry_run, "keyless": True, "plan": keyless_json(plan)},
+        }
         lines = []
         if plan.deleted_archives:
             lines.append(f"remove {len(plan.deleted_archives)} deleted archive(s) for good")
@@ -67,25 +88,65 @@ def run_keyless(args, location: str) -> int:
             lines.append(f"delete {len(plan.refs)} reference list(s) no archive uses")
         for pack, why in sorted(plan.unreadable.items()):
             lines.append(f"leave pack {pack[:16]} alone: its id list cannot be read ({why})")
-        if args.dry_run:
-            if leftovers := stale(store):
-                lines.append(f"remove {describe_leftovers(leftovers)}")
+        if args.dry_run and (leftovers := stale(store)):
+            lines.append(f"remove {describe_leftovers(leftovers)}")
+        if args.dry_run and not args.json:
             for line in lines or ["do nothing"]:
                 logger.warning(f"Would {line}")
-        else:
+        elif not args.dry_run:
             execute_keyless_compact(store, plan)
-            if removed := remove_stale(store):
+            removed = remove_stale(store)
+            if removed and not args.json:
                 logger.warning(f"Removed {describe_leftovers(removed)}")
-            logger.warning(
-                f"Compaction freed {format_size(plan.drop_bytes)}: deleted {len(plan.drop)} "
-                f"pack(s), removed {len(plan.deleted_archives)} deleted archive(s)"
-            )
+            doc["compact"]["result"] = {
+                "packs_deleted": len(plan.drop),
+                "bytes_freed": plan.drop_bytes,
+                "archives_removed": len(plan.deleted_archives),
+                "reference_lists_removed": len(plan.refs),
+                "leftovers_removed": len(removed),
+            }
+            if not args.json:
+                logger.warning(
+                    f"Compaction freed {format_size(plan.drop_bytes)}: deleted {len(plan.drop)} "
+                    f"pack(s), removed {len(plan.deleted_archives)} deleted archive(s)"
+                )
+        if args.json:
+            print(json.dumps(doc, indent=2))
         if plan.partial:
             logger.warning(
                 f"{len(plan.partial)} pack(s) ({format_size(sum(plan.partial.values()))}) are "
                 "partly unused; 'hutch compact --rewrite' (with the key) rewrites them"
             )
     return 0
+
+
+def keyless_json(plan) -> dict:
+    return {
+        "deleted_archives": len(plan.deleted_archives),
+        "drop_packs": len(plan.drop),
+        "drop_bytes": plan.drop_bytes,
+        "unused_reference_lists": len(plan.refs),
+        "partly_unused_packs": len(plan.partial),
+        "unreadable_packs": plan.unreadable,
+        "live_chunks": plan.live_chunks,
+    }
+
+
+def plan_json(plan: CompactPlan) -> dict:
+    return {
+        "deleted_archives": len(plan.deleted_archives),
+        "drop_packs": len(plan.drop),
+        "drop_bytes": plan.drop_bytes,
+        "unused_reference_lists": len(plan.refs),
+        "rewrite_packs": [
+            {"pack": r.pack, "size": r.size, "unused_share": r.unused_share} for r in plan.rewrite
+        ],
+        "rewrite_index": plan.rewrite_index,
+        "untouched_packs": plan.untouched,
+        "live_chunks": plan.live_chunks,
+        "missing_chunks": plan.missing_chunks,
+        "freed_estimate": plan.freed_estimate,
+    }
 
 
 def describe(plan: CompactPlan) -> list[str]:
@@ -118,16 +179,25 @@ def run(args) -> int:
     threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
     if not 0 <= threshold <= 100:
         raise UsageError("--threshold is a percentage between 0 and 100")
+    step = _stepper(args)
     with Context(args).repository(location, lock="exclusive", reads_only=args.dry_run) as repo:
         if not args.dry_run:
             require_delete_permission(repo.store, "compact")
-        plan = plan_compaction(repo, threshold)
+        plan = plan_compaction(
+            repo, threshold, on_archive=lambda e: step(f"reading archive {e.name}")
+        )
+        finish_progress_line()
         if plan.missing_chunks:
             logger.warning(
                 f"{plan.missing_chunks} chunk(s) that archives use are missing from every pack; "
                 "'hutch check' tells which files they damage"
             )
+        doc = {**repository_json(repo), "compact": {"dry_run": args.dry_run, "keyless": False}}
+        doc["compact"]["plan"] = plan_json(plan)
         if args.dry_run:
+            if args.json:
+                print(json.dumps(doc, indent=2))
+                return 0
             lines = describe(plan)
             if leftovers := stale(repo.store):
                 lines.append(f"remove {describe_leftovers(leftovers)}")
@@ -137,15 +207,23 @@ def run(args) -> int:
                 logger.warning("Nothing to do")
             logger.warning(f"Would free about {format_size(plan.freed_estimate)}")
             return 0
-        result = execute_compact(repo, plan, on_step=logger.info)
+        result = execute_compact(repo, plan, on_step=step)
+        finish_progress_line()
         removed = remove_stale(repo.store)
-    if removed:
+    if removed and not args.json:
         logger.warning(f"Removed {describe_leftovers(removed)}")
     for warning in result.warnings:
         logger.warning(warning)
-    logger.warning(
-        f"Compaction freed {format_size(max(result.bytes_freed, 0))}: "
-        f"deleted {result.packs_deleted} pack(s) ({result.packs_rewritten} of them rewritten "
-        f"into {result.packs_written}), removed {result.archives_removed} deleted archive(s)"
-    )
+    if args.json:
+        doc["compact"]["result"] = {
+            **dataclasses.asdict(result),
+            "bytes_freed": max(result.bytes_freed, 0),
+        }
+        print(json.dumps(doc, indent=2))
+    else:
+        logger.warning(
+            f"Compaction freed {format_size(max(result.bytes_freed, 0))}: deleted "
+            f"{result.packs_deleted} pack(s) ({result.packs_rewritten} of them rewritten "
+            f"into {result.packs_written}), removed {result.archives_removed} deleted archive(s)"
+        )
     return 1 if result.warnings or plan.missing_chunks else 0

@@ -3,14 +3,15 @@
 import inspect
 
 from ... import errors
+from ...archive import patterns
 from ...errors import UsageError
 from ...remote import urls
 from ..args import add_command
 
-HELP = "Show a help topic: repo-urls, exit-codes, or a command's help."
+HELP = "Show a help topic: repo-urls, exit-codes, patterns, or a command's help."
 
 
-def _exit_codes() -> str:
+def exit_codes_text() -> str:
     """Generated from the error classes, so it cannot drift from the code."""
     lines = [
         "Exit codes: 0 success, 1 warning (finished, but something was skipped or",
@@ -29,7 +30,12 @@ def _repo_urls() -> str:
     return "Repository locations:\n" + urls.__doc__.split("\n", 1)[1].rstrip()
 
 
-TOPICS = {"exit-codes": _exit_codes, "repo-urls": _repo_urls}
+def _patterns() -> str:
+    text = patterns.__doc__.split("\n\n", 1)[1].strip()
+    return "Include and exclude patterns (--exclude, --pattern, ...):\n\n" + text
+
+
+TOPICS = {"exit-codes": exit_codes_text, "repo-urls": _repo_urls, "patterns": _patterns}
 
 
 def register(sub, common):

@@ -25,7 +25,13 @@ the chunks it needs, also from a remote repository. The repository stays
 locked (shared) while mounted. Unmount with 'hutch umount MOUNTPOINT'.
 
 PATHs (archive paths) and patterns restrict what is shown. -o passes FUSE
-options (e.g. allow_other); ro and default_permissions are always set."""
+options (e.g. allow_other); ro and default_permissions are always set.
+
+-o versions (a repository mount only) merges the archives into one tree in
+which every file is a folder of its versions, numbered by first
+appearance, oldest archive first: home/notes.txt/notes.00001.txt,
+notes.00002.txt, ... A version is a distinct content; a file that did not
+change between archives has one. All archives are read at mount time."""
 
 
 def register(sub, common):
@@ -37,7 +43,12 @@ def register(sub, common):
         "-f", "--foreground", action="store_true", help="stay in the foreground until unmounted"
     )
     p.add_argument(
-        "-o", dest="options", metavar="OPTIONS", action="append", default=[], help="FUSE options"
+        "-o",
+        dest="options",
+        metavar="OPTIONS",
+        action="append",
+        default=[],
+        help="FUSE options, and versions (see above)",
     )
     p.add_argument(
         "--numeric-ids", action="store_true", help="show the stored numeric ids, not mapped names"
@@ -57,17 +68,24 @@ def fuse_options(values: list[str]) -> dict:
 
 def run(args) -> int:
     location, name = resolve(args)
-    if not fusefs.available():
+    lacking = fusefs.missing()
+    if lacking:
         raise HutchError(
-            f"mount needs FUSE, which is not available here ({fusefs.MISSING_REASON}); "
-            "install hutch[mount] (mfusepy) and the fuse3 package of your system"
+            f"mount needs FUSE, and {lacking}; install your system's FUSE 3 package (Debian: fuse3)"
         )
     if not os.path.isdir(args.mountpoint):
         raise UsageError(f"mount point {args.mountpoint} is not an existing folder")
     options = fuse_options(args.options)
+    versions = bool(options.pop("versions", False))
+    if versions and name is not None:
+        raise UsageError(
+            "-o versions shows the versions across archives: mount REPO, not an archive"
+        )
     if args.foreground:
-        return _serve(args, location, name, options, on_mounted=lambda: None)
-    return _daemonize(lambda on_mounted: _serve(args, location, name, options, on_mounted))
+        return _serve(args, location, name, options, versions, on_mounted=lambda: None)
+    return _daemonize(
+        lambda on_mounted: _serve(args, location, name, options, versions, on_mounted)
+    )
 
 
 def _daemonize(serve) -> int:
@@ -103,7 +121,7 @@ def _daemonize(serve) -> int:
     return serve(mounted)
 
 
-def _serve(args, location: str, name: str | None, options: dict, on_mounted) -> int:
+def _serve(args, location: str, name: str | None, options: dict, versions: bool, on_mounted) -> int:
     ctx = Context(args)
     rc = 0
     with ctx.repository(location, lock="shared", reads_only=True) as repo:
@@ -121,6 +139,7 @@ def _serve(args, location: str, name: str | None, options: dict, on_mounted) -> 
             single=name is not None,
             matcher=matcher,
             numeric_ids=args.numeric_ids,
+            versions=versions,
             on_error=logger.error,
             on_mounted=on_mounted,
         )

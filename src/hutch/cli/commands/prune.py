@@ -1,6 +1,7 @@
 """`hutch prune`: soft-delete the archives a retention policy does not keep."""
 
 import datetime
+import json
 import time
 
 from ...errors import UsageError
@@ -18,7 +19,7 @@ from ...repo.prune import (
 from ...repo.selection import archive_matcher
 from ..args import add_command, add_location, report_damaged_archives, resolve
 from ..context import Context
-from ..output import logger
+from ..output import logger, repository_json
 
 HELP = """Delete the archives of REPO that the --keep-* rules do not keep.
 
@@ -52,6 +53,9 @@ _SHORT = {"hourly": "-H", "daily": "-d", "weekly": "-w", "monthly": "-m", "yearl
 def register(sub, common):
     p = add_command(sub, common, "prune", HELP)
     add_location(p, "none")
+    p.add_argument(
+        "--json", action="store_true", help="with --list: each archive and its fate as JSON"
+    )
     p.add_argument(
         "-a",
         "--match-archives",
@@ -128,8 +132,12 @@ def run(args) -> int:
         moment = claimed_moment if args.by_archive_time else arrival_moment
         plan = plan_prune(entries, policy, now, moment=moment)
         show = args.list or args.dry_run
+        listed: list[dict] = []
 
         def tell(decision, number, total):
+            if args.json:
+                listed.append(decision_json(decision, args.dry_run))
+                return
             if not show:
                 return
             if decision.keep:
@@ -146,4 +154,20 @@ def run(args) -> int:
                 tell(decision, 0, len(plan.prune))
         else:
             execute_prune(archives, plan, tell)
+        if args.json:
+            doc = {**repository_json(repo), "dry_run": args.dry_run, "archives": listed}
+            print(json.dumps(doc, indent=2))
         return report_damaged_archives(archives)
+
+
+def decision_json(decision, dry_run: bool) -> dict:
+    entry = decision.archive
+    kept = decision.keep
+    return {
+        "name": entry.name,
+        "id": entry.id.hex(),
+        "time": entry.time,
+        "moment": decision.moment.isoformat() if decision.moment else None,
+        "action": "keep" if kept else ("would prune" if dry_run else "prune"),
+        "rule": decision.reason() if kept else None,
+    }

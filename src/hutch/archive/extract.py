@@ -93,15 +93,15 @@ class Extractor:
 
         def chunk_ids():
             for item in data_items(selected_items(self.reader, entry, matcher, strip)):
-                for chunk_id, _ in item.get("chunks", []):
-                    yield bytes(chunk_id)
+                for chunk_id, size in item.get("chunks", []):
+                    yield bytes(chunk_id), size
 
         def unsafe(path: bytes) -> None:
             self.reporter.error(
                 f"{os.fsdecode(path)}: not restored: the path would lead out of the target folder"
             )
 
-        self._chunks = self.reader.iter_get(ObjectKind.CHUNK, chunk_ids())
+        self._chunks = self.reader.iter_get_sized(ObjectKind.CHUNK, chunk_ids())
         try:
             for item in selected_items(self.reader, entry, matcher, strip, unsafe):
                 self._extract_item(item)

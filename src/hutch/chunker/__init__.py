@@ -81,6 +81,9 @@ class Chunker:
             for i in range(0, len(view), size):
                 yield view[i : i + size]
             return
+        if len(view) <= self.params.min_size:
+            yield view  # one chunk whatever the content: skip the cut-point search
+            return
         for c in self._cdc.cut_buf(view):
             yield c.data
 

@@ -10,7 +10,7 @@ import signal
 import sys
 import traceback
 
-from .. import __version__
+from .. import __version__, workers
 from ..errors import EXIT_ERROR, EXIT_WARNING, HutchError
 from .commands import COMMANDS
 from .output import logger, setup_logging
@@ -93,6 +93,13 @@ def _add_common(parser: argparse.ArgumentParser, top: bool) -> None:
         "with serve: listen there (default: $XDG_RUNTIME_DIR/hutch/hutch.sock)",
     )
     g.add_argument(
+        "--threads",
+        metavar="N",
+        type=workers.parse,
+        default=d(None),
+        help="use at most N worker threads (default: HUTCH_THREADS, then one per core)",
+    )
+    g.add_argument(
         "--debug-topic", metavar="TOPIC", action="append", default=d([]), help=argparse.SUPPRESS
     )
 
@@ -121,6 +128,7 @@ def run(argv: list[str]) -> int:
         parser.print_help(sys.stderr)
         return EXIT_ERROR
     os.umask(args.umask)
+    workers.choose(args.threads)
     return args.func(args) or 0
 
 

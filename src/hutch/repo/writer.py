@@ -13,10 +13,12 @@ from .index import write_segment
 from .pack import TARGET_SIZE, PackBuilder
 from .repository import Repository
 
-# Write a segment after this many packs, so that a long backup that dies
-# leaves most of its chunks findable through segments, not pack headers.
+# Write a segment after this many packs or entries, so that a long backup
+# that dies leaves most of its chunks findable through segments, not pack
+# headers, and the entries waiting for their segment stay few.
 SEGMENT_EVERY = 64
-MAX_PENDING_UPLOADS = 2
+SEGMENT_ENTRIES = 16384
+MAX_PENDING_UPLOADS = 1
 
 
 class RepoWriter:
@@ -28,6 +30,7 @@ class RepoWriter:
         self._builder = PackBuilder()
         self._pending_ids: set[bytes] = set()
         self._uploaded: dict[str, list] = {}
+        self._uploaded_entries = 0
         self._uploads: list[Future] = []
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload")
         self._lock = threading.Lock()
@@ -40,8 +43,11 @@ class RepoWriter:
 
     def add(self, obj_id: bytes, blob: bytes) -> None:
         """Add one sealed object, unless it is there already."""
-        if self.has(obj_id):
-            return
+        if not self.has(obj_id):
+            self.add_new(obj_id, blob)
+
+    def add_new(self, obj_id: bytes, blob: bytes) -> None:
+        """Add one sealed object that the caller has just found missing (`has`)."""
         self._pending_ids.add(obj_id)
         self._builder.add(obj_id, blob)
         self.objects_added += 1
@@ -63,14 +69,18 @@ class RepoWriter:
         with self._lock:
             self.bytes_uploaded += len(data)
             self._uploaded[name] = entries
+            self._uploaded_entries += len(entries)
             self.repo.index.add_pack(name, entries)
-            if len(self._uploaded) >= SEGMENT_EVERY:
+            # The index has them now: the set only bridges the time in a pack.
+            self._pending_ids.difference_update(e[0] for e in entries)
+            if len(self._uploaded) >= SEGMENT_EVERY or self._uploaded_entries >= SEGMENT_ENTRIES:
                 self._write_segment()
 
     def _write_segment(self) -> None:
         if self._uploaded:
             write_segment(self.repo.store, self.cipher, self._uploaded)
             self._uploaded = {}
+            self._uploaded_entries = 0
 
     def _wait_uploads(self, keep: int) -> None:
         while len(self._uploads) > keep:

@@ -143,12 +143,12 @@ class Extractor:
             self._make_dir(fs_path)
             self._dirs.append((fs_path, item))
             return
+        if stat.S_ISREG(mode) and content is not None:
+            self._write_file(fs_path, item, content)
+            return
         self._clear(fs_path)
         if stat.S_ISREG(mode):
-            if content is None:
-                os.link(self._hardlinks[item["hlid"]], fs_path)
-                return
-            self._write_file(fs_path, item, content)
+            os.link(self._hardlinks[item["hlid"]], fs_path)
         elif stat.S_ISLNK(mode):
             os.symlink(item["target"], fs_path)
             self._apply_metadata(fs_path, item)
@@ -201,16 +201,22 @@ class Extractor:
 
     def _write_file(self, fs_path: bytes, item: dict, content: "_Content") -> None:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-        fd = os.open(fs_path, flags, 0o600)
         try:
-            self._write_content(item, fd, content)
-            os.ftruncate(fd, item.get("size", 0))
+            fd = os.open(fs_path, flags, 0o600)
+        except FileExistsError:
+            # Most targets are empty: look for what is in the way only when something is.
+            self._clear(fs_path)
+            fd = os.open(fs_path, flags, 0o600)
+        try:
+            if self._write_content(item, fd, content):
+                os.ftruncate(fd, item.get("size", 0))
             self.restorer.restore(fs_path, item, fd=fd)
         finally:
             os.close(fd)
 
-    def _write_content(self, item: dict, fd: int | None, content: "_Content") -> None:
-        """Consume the item's chunks; write them to fd, stdout, or nowhere."""
+    def _write_content(self, item: dict, fd: int | None, content: "_Content") -> bool:
+        """Consume the item's chunks; write them to fd, stdout, or nowhere.
+        True if holes were left (sparse, or lost data) that may end the file."""
         damaged = 0
         sparse = self.options.sparse and fd is not None
         for (_, size), data in zip(item.get("chunks", []), content, strict=True):
@@ -236,6 +242,7 @@ class Extractor:
                 f"{os.fsdecode(item['path'])}: damaged: 'hutch check --repair' put zeros in "
                 "place of data that was lost; the rest of the file was restored"
             )
+        return sparse or damaged > 0
 
     def _apply_metadata(self, fs_path: bytes, item: dict) -> None:
         try:

@@ -38,13 +38,16 @@ class ChunkReader:
             raise result
         return result
 
-    def iter_get(self, kind: int, chunk_ids: Iterable[bytes]) -> Iterator[bytes | HutchError]:
+    def iter_get(
+        self, kind: int, chunk_ids: Iterable[bytes], window: int = WINDOW_BYTES
+    ) -> Iterator[bytes | HutchError]:
         """Plaintexts of `chunk_ids` in order; a chunk that cannot be read
-        yields its error instead, so the caller can name what it damages."""
-        return self.iter_get_sized(kind, ((cid, 0) for cid in chunk_ids))
+        yields its error instead, so the caller can name what it damages.
+        About `window` bytes are read ahead."""
+        return self.iter_get_sized(kind, ((cid, 0) for cid in chunk_ids), window)
 
     def iter_get_sized(
-        self, kind: int, chunks: Iterable[tuple[bytes, int]]
+        self, kind: int, chunks: Iterable[tuple[bytes, int]], window_bytes: int = WINDOW_BYTES
     ) -> Iterator[bytes | HutchError]:
         """Like `iter_get`, for (id, plaintext size) pairs: the sizes (where
         known) bound what is read ahead, so well-compressed data does not
@@ -54,7 +57,7 @@ class ChunkReader:
         for run in self._runs(chunks):
             window.append((self._pool.submit(self._fetch_run, kind, run), run[4]))
             in_flight += run[4]
-            while in_flight > WINDOW_BYTES:
+            while in_flight > window_bytes:
                 fut, weight = window.popleft()
                 in_flight -= weight
                 yield from fut.result()

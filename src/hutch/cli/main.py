@@ -12,6 +12,7 @@ import traceback
 
 from .. import __version__, workers
 from ..errors import EXIT_ERROR, EXIT_WARNING, HutchError
+from .allocator import tune as tune_allocator
 from .commands import COMMANDS
 from .output import logger, setup_logging
 
@@ -138,6 +139,7 @@ def _on_signal(signum, frame):
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
+    tune_allocator()
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGHUP, _on_signal)
     show_rc = "--show-rc" in argv

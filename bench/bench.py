@@ -154,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
             sshd = Sshd(WORK / "sshd")
     rows: list[dict] = []
     failed = set()
+    stamp = time.strftime("%Y-%m-%d-%H%M")
     try:
         for rep in range(args.reps):
             for ctx in contexts:
@@ -161,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
                 for name in args.tools[shift:] + args.tools[:shift]:
                     if not run_tool(rows, rep, ctx, name, sshd):
                         failed.add(name)
+                    # Rows so far, so that an interrupted run still leaves its measurements.
+                    report.write_rows(args.results, stamp, {"kind": "bench", "rows": rows})
     finally:
         if sshd:
             sshd.stop()
@@ -168,7 +171,6 @@ def main(argv: list[str] | None = None) -> int:
     names = [c["name"] for c in contexts]
     text = summary(med, names, contexts, args)
     print("\n" + text)
-    stamp = time.strftime("%Y-%m-%d-%H%M")
     doc = {
         "kind": "bench",
         "created": stamp,

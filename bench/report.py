@@ -145,11 +145,17 @@ def targets_text(rows: list[tuple[str, float | None, str]]) -> str:
     return "\n".join(lines)
 
 
-def write(results_dir: Path, stamp: str, doc: dict, text: str) -> tuple[Path, Path]:
-    """Raw rows as JSON and the printed table as markdown, named by date and time."""
+def write_rows(results_dir: Path, stamp: str, doc: dict) -> Path:
+    """Raw rows as JSON, named by date and time."""
     results_dir.mkdir(parents=True, exist_ok=True)
     raw = results_dir / f"{stamp}-{doc['kind']}-rows.json"
     raw.write_text(json.dumps(doc, indent=2) + "\n")
+    return raw
+
+
+def write(results_dir: Path, stamp: str, doc: dict, text: str) -> tuple[Path, Path]:
+    """Raw rows as JSON and the printed table as markdown, named by date and time."""
+    raw = write_rows(results_dir, stamp, doc)
     md = results_dir / f"{stamp}-{doc['kind']}.md"
     md.write_text(text + "\n")
     return raw, md

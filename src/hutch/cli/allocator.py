@@ -20,7 +20,7 @@ import os
 _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
 ARENAS = 1
-MMAP_THRESHOLD = 256 * 1024
+MMAP_THRESHOLD = 4 * 1024 * 1024 + 64 * 1024
 
 
 def tune() -> None:

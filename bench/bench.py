@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import sys
 import time
 from dataclasses import asdict
@@ -164,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
             print("no sshd: leaving out the ssh runs")
             args.tools = [t for t in args.tools if not t.endswith("-ssh")]
         else:
+            shutil.rmtree(WORK / "sshd", ignore_errors=True)  # keys of an earlier run
             sshd = Sshd(WORK / "sshd")
     rows: list[dict] = []
     failed = set()

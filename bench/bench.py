@@ -13,6 +13,7 @@ go to bench/results/. See bench/README.md.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -145,6 +146,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="restore below this folder (e.g. a tmpfs, where creating and deleting "
         "200,000 files does not take minutes)",
     )
+    p.add_argument(
+        "--table-from",
+        type=Path,
+        metavar="ROWS.json",
+        help="print and write the table of the rows an earlier (perhaps interrupted) run "
+        "wrote, instead of running",
+    )
     args = p.parse_args(argv)
     args.corpora = [c for c in args.corpora.split(",") if c]
     args.tools = [t for t in args.tools.split(",") if t]
@@ -156,6 +164,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     global RESTORE
     args = parse_args(argv)
+    if args.table_from:
+        return table_from(args)
     RESTORE = args.restore_dir.resolve()
     WORK.mkdir(parents=True, exist_ok=True)
     contexts = [prepare(c, args) for c in args.corpora]
@@ -169,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             sshd = Sshd(WORK / "sshd")
     rows: list[dict] = []
     failed = set()
+    info = {c["name"]: {"files": c["files"], "bytes": c["bytes"]} for c in contexts}
     stamp = time.strftime("%Y-%m-%d-%H%M")
     try:
         for rep in range(args.reps):
@@ -178,7 +189,9 @@ def main(argv: list[str] | None = None) -> int:
                     if not run_tool(rows, rep, ctx, name, sshd):
                         failed.add(name)
                     # Rows so far, so that an interrupted run still leaves its measurements.
-                    report.write_rows(args.results, stamp, {"kind": "bench", "rows": rows})
+                    report.write_rows(
+                        args.results, stamp, {"kind": "bench", "corpora": info, "rows": rows}
+                    )
     finally:
         if sshd:
             sshd.stop()
@@ -200,6 +213,23 @@ def main(argv: list[str] | None = None) -> int:
     if failed:
         print(f"\nFAILED or unverified: {', '.join(sorted(failed))}")
     return 1 if failed else 0
+
+
+def table_from(args: argparse.Namespace) -> int:
+    doc = json.loads(args.table_from.read_text())
+    rows = doc["rows"]
+    names = [c for c in ("mixed", "small") if any(r["corpus"] == c for r in rows)]
+    args.reps = len({r["rep"] for r in rows})
+    contexts = [{"name": c, "files": 0, "bytes": 0} for c in names]
+    for c in contexts:
+        c.update(doc.get("corpora", {}).get(c["name"], {}))
+    text = summary(report.medians(rows), names, contexts, args)
+    print(text)
+    stamp = args.table_from.name.removesuffix("-bench-rows.json")
+    md = args.results / f"{stamp}-bench.md"
+    md.write_text(text + "\n")
+    print(f"\ntable: {md}")
+    return 0
 
 
 def summary(med: dict, names: list[str], contexts: list[dict], args) -> str:

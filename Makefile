@@ -3,7 +3,7 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 HUTCH   := $(VENV)/bin/hutch
 DEBS    := acl attr libarchive-tools tar openssh-server openssh-client socat sshfs fuse3 procps
-BENCH_DEBS := borgbackup restic
+BENCH_DEBS := borgbackup restic time
 
 .PHONY: install test lint demo bench bench-scale bench-debs debs clean standalone
 

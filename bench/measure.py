@@ -1,8 +1,11 @@
 """Running one timed step: wall-clock seconds, CPU time and peak RSS of a command.
 
-Peak RSS comes from wait4's rusage: the largest resident set of the process and of the
-descendants it waited for (e.g. the ssh client a remote backup starts). The server side
-of an ssh run lives under sshd and is not counted.
+Peak RSS and CPU times come from GNU time (`/usr/bin/time`), which forks the command
+itself: the largest resident set of the process and of the descendants it waited for
+(e.g. the ssh client a remote backup starts). Not from our own wait4: a child forked
+from this Python process inherits its memory high-water mark (the kernel carries it
+over exec), so every figure would be at least the benchmark's own size. The server
+side of an ssh run lives under sshd and is not counted.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 # Generous, but keeps a hung tool (e.g. one waiting on a prompt) from stalling the run.
 STEP_TIMEOUT = 3600
 STDERR_TAIL = 12
+TIME = "/usr/bin/time"
 
 
 @dataclass
@@ -35,11 +39,15 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str], keep_stdout: bool = Fals
     """Run one command to its end; never raises for the command's failures."""
     # Flush earlier writes (corpus, previous tool) so they are not billed to this step.
     os.sync()
-    with tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as out:
+    with (
+        tempfile.TemporaryFile() as err,
+        tempfile.TemporaryFile() as out,
+        tempfile.NamedTemporaryFile("r") as usage_file,
+    ):
         start = time.perf_counter()
         try:
             proc = subprocess.Popen(
-                cmd,
+                [TIME, "-f", "%M %U %S", "-o", usage_file.name, *cmd],
                 cwd=cwd,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -48,14 +56,13 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str], keep_stdout: bool = Fals
             )
         except OSError as exc:
             return StepResult(False, time.perf_counter() - start, error=[str(exc)])
-        status, usage = _wait(proc, start)
+        status = _wait(proc, start)
         seconds = time.perf_counter() - start
         if status is None:
             return StepResult(False, seconds, error=[f"timeout {STEP_TIMEOUT}s"])
         code = os.waitstatus_to_exitcode(status)
-        result = StepResult(
-            code == 0, seconds, usage.ru_maxrss, usage.ru_utime, usage.ru_stime, code
-        )
+        rss, user, system = _usage(usage_file.read())
+        result = StepResult(code == 0, seconds, rss, user, system, code)
         if keep_stdout:
             out.seek(0)
             result.stdout = out.read()
@@ -66,16 +73,26 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str], keep_stdout: bool = Fals
         return result
 
 
-def _wait(proc: subprocess.Popen, start: float):
-    """(wait status, rusage) of proc, or (None, None) after killing it on timeout."""
+def _wait(proc: subprocess.Popen, start: float) -> int | None:
+    """The wait status of proc, or None after killing it on timeout."""
     while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        pid, status = os.waitpid(proc.pid, os.WNOHANG)
         if pid:
             proc.returncode = os.waitstatus_to_exitcode(status)
-            return status, usage
+            return status
         if time.perf_counter() - start > STEP_TIMEOUT:
             proc.kill()
-            os.wait4(proc.pid, 0)
+            os.waitpid(proc.pid, 0)
             proc.returncode = -9
-            return None, None
+            return None
         time.sleep(0.005)
+
+
+def _usage(text: str) -> tuple[int, float, float]:
+    """(peak RSS KiB, user s, system s) from GNU time's last line ("Command exited
+    with non-zero status N" may come first)."""
+    try:
+        rss, user, system = text.strip().splitlines()[-1].split()
+        return int(rss), float(user), float(system)
+    except (IndexError, ValueError):
+        return 0, 0.0, 0.0

@@ -28,10 +28,16 @@ def choose(n: int | None) -> None:
     _chosen = n
 
 
+def from_environment() -> int | None:
+    """HUTCH_THREADS, checked; None if unset."""
+    env = os.environ.get("HUTCH_THREADS")
+    return parse(env) if env else None
+
+
 def count() -> int:
     if _chosen is not None:
         return _chosen
-    env = os.environ.get("HUTCH_THREADS")
-    if env:
-        return parse(env)
+    env = from_environment()
+    if env is not None:
+        return env
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -129,7 +129,7 @@ def run(argv: list[str]) -> int:
         parser.print_help(sys.stderr)
         return EXIT_ERROR
     os.umask(args.umask)
-    workers.choose(args.threads)
+    workers.choose(args.threads if args.threads is not None else workers.from_environment())
     return args.func(args) or 0
 
 

@@ -12,6 +12,7 @@ from hutch.repo.cache import CacheDir
 
 KEY = Key.generate("repokey", bytes(32))
 OLD = time.time_ns() - 10 * 1_000_000_000
+CID = bytes(range(32))
 
 
 def _stat(**changes):
@@ -34,7 +35,7 @@ def test_modes_compare_what_they_name(tmp_path):
     folder = CacheDir(str(tmp_path / "cache"))
     cache = FilesCache(folder, "files-x", "ctime,size,inode", KEY)
     assert cache.lookup(b"f", _stat()) is None and not cache.knows(b"f")
-    cache.remember(b"f", _stat(), [[b"id", 4]], time.time_ns())
+    cache.remember(b"f", _stat(), [[CID, 4]], time.time_ns())
     cache.save()
     changes = {
         "same": {},
@@ -58,30 +59,30 @@ def test_modes_compare_what_they_name(tmp_path):
             assert (found is not None) == (what in unchanged), (mode, what)
             assert loaded.knows(b"f") == (mode != "disabled")
             if found is not None:
-                assert found == [[b"id", 4]]
+                assert found == [[CID, 4]]
 
 
 def test_recent_files_are_not_remembered(tmp_path):
     cache = FilesCache(CacheDir(str(tmp_path)), "files-x", "ctime,size,inode", KEY)
     now = time.time_ns()
-    cache.remember(b"f", _stat(st_mtime_ns=now, st_ctime_ns=now), [[b"id", 4]], now)
+    cache.remember(b"f", _stat(st_mtime_ns=now, st_ctime_ns=now), [[CID, 4]], now)
     assert not cache.knows(b"f")
 
 
 def test_a_new_series_starts_from_the_latest_cache(tmp_path):
     folder = CacheDir(str(tmp_path))
     cache = FilesCache(folder, "files-a", "ctime,size,inode", KEY)
-    cache.remember(b"f", _stat(), [[b"id", 4]], time.time_ns())
+    cache.remember(b"f", _stat(), [[CID, 4]], time.time_ns())
     cache.save()
     other = FilesCache(folder, "files-b", "ctime,size,inode", KEY)
-    assert other.lookup(b"f", _stat()) == [[b"id", 4]]
+    assert other.lookup(b"f", _stat()) == [[CID, 4]]
 
 
 def test_damaged_cache_starts_over(tmp_path):
     path = str(tmp_path / "files-x")
     folder = CacheDir(str(tmp_path))
     cache = FilesCache(folder, "files-x", "ctime,size,inode", KEY)
-    cache.remember(b"f", _stat(), [[b"id", 4]], time.time_ns())
+    cache.remember(b"f", _stat(), [[CID, 4]], time.time_ns())
     cache.save()
     data = open(path, "rb").read()
     for i in range(len(data)):
@@ -89,3 +90,22 @@ def test_damaged_cache_starts_over(tmp_path):
             f.write(data[:i] + bytes([data[i] ^ 1]) + data[i + 1 :])
         loaded = FilesCache(folder, "files-x", "ctime,size,inode", KEY)
         assert loaded.lookup(b"f", _stat()) is None, i
+
+
+def test_many_files_round_trip_and_replace(tmp_path):
+    folder = CacheDir(str(tmp_path))
+    cache = FilesCache(folder, "files-x", "ctime,size,inode", KEY)
+    chunks = {i: [[bytes([i % 256]) * 32, i], [bytes(32), 7]][: 1 + i % 2] for i in range(3000)}
+    for i, cl in chunks.items():
+        cache.remember(b"f%d" % i, _stat(st_ino=i), cl, time.time_ns())
+    cache.save()
+    again = FilesCache(folder, "files-x", "ctime,size,inode", KEY)
+    for i, cl in chunks.items():
+        assert again.lookup(b"f%d" % i, _stat(st_ino=i)) == cl
+    # A file backed up again replaces its entry; the others are kept.
+    again.remember(b"f5", _stat(st_ino=5, st_size=9), [[CID, 9]], time.time_ns())
+    again.save()
+    third = FilesCache(folder, "files-x", "ctime,size,inode", KEY)
+    assert third.lookup(b"f5", _stat(st_ino=5, st_size=9)) == [[CID, 9]]
+    assert third.lookup(b"f5", _stat(st_ino=5)) is None
+    assert third.lookup(b"f6", _stat(st_ino=6)) == chunks[6]

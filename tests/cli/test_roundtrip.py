@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from ..conftest import snapshot
+from ..conftest import assert_clean_error, snapshot
 
 MODES = [
     "repokey",
@@ -60,3 +60,25 @@ def test_second_backup_adds_almost_nothing(hutch, repo, tree):
     second = json.loads(hutch("create", "--json", f"{repo}::b", ".", cwd=tree, check=0).out)
     assert first["archive"]["stats"]["deduplicated_size"] > 3 * 1024 * 1024
     assert second["archive"]["stats"]["deduplicated_size"] < 64 * 1024
+
+
+@pytest.mark.parametrize("how", ["option", "env"])
+def test_one_thread_restores_identical_tree(hutch, repo, tmp_path, tree, how):
+    """--threads 1 (or HUTCH_THREADS=1): all chunk work in one thread, same archive.
+    The tree has files above the size that is always stored in the reading thread."""
+    with open(os.path.join(tree, "large.bin"), "wb") as f:
+        f.write(os.urandom(3 * 1024 * 1024))
+    args, env = (["--threads", "1"], None) if how == "option" else ([], {"HUTCH_THREADS": "1"})
+    hutch(*args, "create", f"{repo}::a", ".", cwd=tree, env=env, check=0)
+    out = tmp_path / "out"
+    out.mkdir()
+    hutch(*args, "extract", f"{repo}::a", cwd=out, env=env, check=0)
+    assert snapshot(out) == snapshot(tree)
+
+
+def test_bad_thread_counts_are_refused(hutch, repo):
+    for value in ("0", "-2", "many"):
+        result = hutch("--threads", value, "list", repo, check=2)
+        assert_clean_error(result, "thread count")
+    result = hutch("list", repo, env={"HUTCH_THREADS": "0"}, check=2)
+    assert_clean_error(result, "thread count")

@@ -1,11 +1,16 @@
 """The create pipeline: walk -> read -> chunk -> id -> dedup -> compress ->
 encrypt -> pack -> upload.
 
-The walk, reading and chunking run in the calling thread; id, dedup check,
-compression and encryption of each chunk run in a thread pool (the C code
-they call releases the GIL); packs are uploaded by the writer's own thread.
+The walk, reading and chunking run in the calling thread. A small file
+(most files of most machines) is read whole and its one chunk processed
+right there: handing a few KiB to a thread pool costs more (a future, two
+queue hand-offs, lock traffic, the GIL changing hands) than hashing,
+compressing and sealing them. The chunks of larger files go to a thread
+pool for id, dedup check, compression and encryption (the C code they call
+releases the GIL); packs are uploaded by the writer's own thread.
 Items stay in walk order: each waits in an ordered queue until its chunks
-are done, then goes into the item stream.
+are done, then goes into the item stream. What waits there is bounded in
+bytes and in items.
 """
 
 import datetime
@@ -27,6 +32,7 @@ from ..errors import ArchiveExists, HutchError
 from ..repo.archives import ArchiveEntry, ArchiveList, check_archive_name
 from ..repo.repository import Repository
 from ..repo.writer import RepoWriter
+from ..workers import count as worker_count
 from .filescache import FilesCache, cache_name
 from .flags import add_flags
 from .item import item_from_stat, read_xattrs
@@ -35,7 +41,10 @@ from .patterns import PatternMatcher
 from .report import Reporter
 from .walk import Walker
 
-WINDOW_BYTES = 96 * 1024 * 1024
+WINDOW_BYTES = 32 * 1024 * 1024
+MAX_QUEUED_ITEMS = 4096
+# Files up to this size are read in one go and chunked in the calling thread.
+INLINE_MAX = 128 * 1024
 CACHEDIR_TAG = b"CACHEDIR.TAG"
 
 
@@ -126,7 +135,7 @@ class ArchiveCreator:
 
     def _enqueue(self, pending: _Pending) -> None:
         self._queue.append(pending)
-        self._drain(WINDOW_BYTES)
+        self._drain(WINDOW_BYTES if len(self._queue) <= MAX_QUEUED_ITEMS else -1)
 
     def _drain(self, limit: int) -> None:
         while self._queue:
@@ -148,10 +157,7 @@ class ArchiveCreator:
                     where = os.fsdecode(item["path"])
                     raise BackupFailed(f"backup failed: {e} (while storing {where})") from e
                 self._in_flight -= size
-                if blob is not None and not self.writer.has(chunk_id):
-                    self.writer.add(chunk_id, blob)
-                    self.stats.compressed_size += csize
-                    self.stats.deduplicated_size += len(blob)
+                self._store(chunk_id, blob, csize)
                 chunks.append([chunk_id, size])
             pending.chunks = chunks
         if pending.chunks is not None:
@@ -195,7 +201,8 @@ class ArchiveCreator:
         )
         self.writer = RepoWriter(self.repo, dry_run=self.options.dry_run)
         self.items = ItemStreamWriter(self.writer, self.compressor)
-        self._pool = ThreadPoolExecutor(max_workers=self.options.threads or os.cpu_count() or 2)
+        threads = self.options.threads or worker_count()
+        self._pool = ThreadPoolExecutor(max_workers=threads) if threads > 1 else None
         try:
             produce()
             self._drain(-1)
@@ -220,7 +227,8 @@ class ArchiveCreator:
             self.files_cache.save()
             return entry
         finally:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
             self.writer.close()
             self.reporter.finish_progress()
 
@@ -264,26 +272,67 @@ class ArchiveCreator:
             return
         status = "M" if chunks is None and self.files_cache.knows(path) else "A"
         pending = _Pending(item, status, st=st)
-        with _open_for_reading(fs_path) as f:
-            before = os.fstat(f.fileno())
+        fd = _open_for_reading(fs_path)
+        try:
             read_xattrs(fs_path, item)
-            add_flags(fs_path, before, item, f.fileno())
+            add_flags(fs_path, st, item, fd)
             try:
-                size = self._read_chunks(f, pending, path)
+                if st.st_size <= INLINE_MAX:
+                    size = self._read_small(fd, pending, st.st_size)
+                else:
+                    with os.fdopen(fd, "rb", buffering=0, closefd=False) as f:
+                        size = self._read_chunks(f, pending, path)
             except OSError:
                 # The file is skipped: forget what of it is already in flight.
                 self._in_flight -= pending.size
                 self.stats.original_size -= pending.size
                 raise
-            after = os.fstat(f.fileno())
+            after = os.fstat(fd)
+        finally:
+            os.close(fd)
         item["size"] = size
-        if (before.st_mtime_ns, before.st_size) != (after.st_mtime_ns, after.st_size) or (
-            size != after.st_size
-        ):
+        # Compared with the walk's lstat: a file changed, or replaced by
+        # another, since then is not trusted (nor remembered in the cache).
+        if (st.st_mtime_ns, st.st_size, st.st_ino) != (
+            after.st_mtime_ns,
+            after.st_size,
+            after.st_ino,
+        ) or (size != after.st_size):
             pending.status = "C"
             pending.st = None  # never trust the files cache for a file that changed
             self.reporter.warning(f"{os.fsdecode(fs_path)}: file changed while we backed it up")
         self._enqueue(pending)
+
+    def _read_small(self, fd: int, pending: _Pending, expected: int) -> int:
+        """Read a small file whole and store its chunks in this thread."""
+        data = os.read(fd, expected + 1)
+        if len(data) > expected:  # it grew: read on to the end
+            parts = [data]
+            while block := os.read(fd, 1024 * 1024):
+                parts.append(block)
+            data = b"".join(parts)
+        chunks = []
+        for piece in self.chunker.chunks(data) if data else ():
+            chunk_id, size, blob, csize = self._process_chunk(piece)
+            if blob is not None:  # found missing just now, in this thread
+                self.writer.add_new(chunk_id, blob)
+                self.stats.compressed_size += csize
+                self.stats.deduplicated_size += len(blob)
+            chunks.append([chunk_id, size])
+        pending.chunks = chunks
+        self.stats.original_size += len(data)
+        self.reporter.progress(
+            original_size=self.stats.original_size,
+            nfiles=self.stats.nfiles,
+            path=pending.item["path"],
+        )
+        return len(data)
+
+    def _store(self, chunk_id: bytes, blob: bytes | None, csize: int) -> None:
+        if blob is not None and not self.writer.has(chunk_id):
+            self.writer.add(chunk_id, blob)
+            self.stats.compressed_size += csize
+            self.stats.deduplicated_size += len(blob)
 
     def add_special_content(self, fs_path: bytes, path: bytes, st: os.stat_result) -> None:
         """--read-special: the bytes a device or pipe yields, as a regular file."""
@@ -303,7 +352,12 @@ class ArchiveCreator:
             size += len(data)
             pending.size = size
             self._in_flight += len(data)
-            pending.futures.append(self._pool.submit(self._process_chunk, data))
+            if self._pool is None:
+                done: Future = Future()
+                done.set_result(self._process_chunk(data))
+                pending.futures.append(done)
+            else:
+                pending.futures.append(self._pool.submit(self._process_chunk, data))
             self.stats.original_size += len(data)
             if self._in_flight > WINDOW_BYTES:
                 self._drain(WINDOW_BYTES)
@@ -336,7 +390,7 @@ class ArchiveCreator:
         self.add_stream_item(item, stream)
 
 
-def _open_for_reading(fs_path: bytes):
+def _open_for_reading(fs_path: bytes) -> int:
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NOCTTY
     noatime = getattr(os, "O_NOATIME", 0)
     try:
@@ -347,7 +401,7 @@ def _open_for_reading(fs_path: bytes):
         if not noatime:
             raise
         fd = os.open(fs_path, flags)
-    return os.fdopen(fd, "rb", buffering=0)
+    return fd
 
 
 def _username() -> str:

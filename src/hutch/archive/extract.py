@@ -95,15 +95,15 @@ class Extractor:
 
         def chunk_ids():
             for item in data_items(selected_items(self.reader, entry, matcher, strip)):
-                for chunk_id, _ in item.get("chunks", []):
-                    yield bytes(chunk_id)
+                for chunk_id, size in item.get("chunks", []):
+                    yield bytes(chunk_id), size
 
         def unsafe(path: bytes) -> None:
             self.reporter.error(
                 f"{os.fsdecode(path)}: not restored: the path would lead out of the target folder"
             )
 
-        self._chunks = self.reader.iter_get(ObjectKind.CHUNK, chunk_ids())
+        self._chunks = self.reader.iter_get_sized(ObjectKind.CHUNK, chunk_ids())
         try:
             for item in selected_items(self.reader, entry, matcher, strip, unsafe):
                 self._extract_item(item)
@@ -149,12 +149,12 @@ class Extractor:
             self._make_dir(fs_path)
             self._dirs.append((fs_path, item))
             return
+        if stat.S_ISREG(mode) and content is not None:
+            self._write_file(fs_path, item, content)
+            return
         self._clear(fs_path)
         if stat.S_ISREG(mode):
-            if content is None:
-                os.link(self._hardlinks[item["hlid"]], fs_path)
-                return
-            self._write_file(fs_path, item, content)
+            os.link(self._hardlinks[item["hlid"]], fs_path)
         elif stat.S_ISLNK(mode):
             os.symlink(item["target"], fs_path)
             self._apply_metadata(fs_path, item)
@@ -207,16 +207,22 @@ class Extractor:
 
     def _write_file(self, fs_path: bytes, item: dict, content: "_Content") -> None:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-        fd = os.open(fs_path, flags, 0o600)
         try:
-            self._write_content(item, fd, content)
-            os.ftruncate(fd, item.get("size", 0))
+            fd = os.open(fs_path, flags, 0o600)
+        except FileExistsError:
+            # Most targets are empty: look for what is in the way only when something is.
+            self._clear(fs_path)
+            fd = os.open(fs_path, flags, 0o600)
+        try:
+            if self._write_content(item, fd, content):
+                os.ftruncate(fd, item.get("size", 0))
             self.restorer.restore(fs_path, item, fd=fd)
         finally:
             os.close(fd)
 
-    def _write_content(self, item: dict, fd: int | None, content: "_Content") -> None:
-        """Consume the item's chunks; write them to fd, stdout, or nowhere."""
+    def _write_content(self, item: dict, fd: int | None, content: "_Content") -> bool:
+        """Consume the item's chunks; write them to fd, stdout, or nowhere.
+        True if holes were left (sparse, or lost data) that may end the file."""
         damaged = 0
         sparse = self.options.sparse and fd is not None
         for (_, size), data in zip(item.get("chunks", []), content, strict=True):
@@ -242,6 +248,7 @@ class Extractor:
                 f"{os.fsdecode(item['path'])}: damaged: 'hutch check --repair' put zeros in "
                 "place of data that was lost; the rest of the file was restored"
             )
+        return sparse or damaged > 0
 
     def _apply_flags(self) -> None:
         """File flags, after everything else: an immutable file or folder

@@ -1,25 +1,43 @@
 """The files cache: what a file looked like when it was last backed up and
 which chunks hold it, so an unchanged file is not read again.
 
-One cache per repository and archive series, a msgpack file in the
-repository's cache folder (never fatal: see repo/cache.py). A new series
-starts from the most recently written cache of the repository, so a backup
-under a new archive name does not read everything.
-Keys are keyed hashes of paths (the cache holds no names in clear).
-An entry not seen for MAX_AGE backups is dropped.
+One cache per repository and archive series, a file in the repository's
+cache folder (never fatal: see repo/cache.py). A new series starts from
+the most recently written cache of the repository, so a backup under a new
+archive name does not read everything. Keys are keyed hashes of paths (the
+cache holds no names in clear). An entry not seen for MAX_AGE backups is
+dropped.
+
+Memory stays near 100 bytes per file of one chunk (README): entries are
+fixed-size records in one buffer, chunk lists in another, found through an
+open-addressing table of record numbers (4 bytes a slot), never Python
+objects per file. Entries of this backup go into buffers of their own,
+which `save` writes after the kept old ones.
+
+File layout: MAGIC | record count (u64) | chunk-list bytes (u64) | records |
+chunk lists | BLAKE3 of all before it. A record: path key(12) | ctime(8) |
+mtime(8) | size(8) | inode(8) | age(1) | chunk count(4) | offset of its
+chunk list(6); a chunk list: (id(32) | size(4)) per chunk.
 """
 
 import os
+import struct
+from array import array
 
 import blake3
-import msgpack
 
 from ..errors import UsageError
 from ..repo.cache import CacheDir
 
 MAX_AGE = 20
 PREFIX = "files-"
-_VERSION = 2
+_MAGIC = b"HUTCHFC3"
+_HEAD = struct.Struct(">8sQQ")
+_RECORD = struct.Struct(">12sqqQQBI6s")
+_CHUNK = struct.Struct(">32sI")
+_KEY = 12
+_AGE_AT = _KEY + 32
+_GONE = 255  # the age of an old entry that this backup replaced
 _MODES = {
     "ctime,size,inode",
     "mtime,size,inode",
@@ -46,6 +64,41 @@ def check_mode(mode: str) -> str:
     return normalized
 
 
+class _Entries:
+    """Records and chunk lists in two buffers, found by key through an
+    open-addressing table of record numbers + 1 (0: empty slot)."""
+
+    def __init__(self, records: bytearray, chunks: bytearray):
+        self.records = records
+        self.chunks = chunks
+        count = len(records) // _RECORD.size
+        size = 8
+        while size < count * 4 // 3 + 1:
+            size *= 2
+        self._mask = size - 1
+        self._slots = array("I", bytes(4 * size))
+        for no in range(count):
+            start = no * _RECORD.size
+            self._slots[self._free_slot(records[start : start + _KEY])] = no + 1
+
+    def _free_slot(self, key: bytes) -> int:
+        i = int.from_bytes(key[:4], "little") & self._mask
+        while self._slots[i]:
+            i = (i + 1) & self._mask
+        return i
+
+    def find(self, key: bytes) -> int:
+        """The byte offset of key's record, or -1."""
+        slots, records, size = self._slots, self.records, _RECORD.size
+        i = int.from_bytes(key[:4], "little") & self._mask
+        while no := slots[i]:
+            start = (no - 1) * size
+            if records[start : start + _KEY] == key:
+                return start
+            i = (i + 1) & self._mask
+        return -1
+
+
 class FilesCache:
     """The files cache `name` in the repository's cache folder."""
 
@@ -57,35 +110,48 @@ class FilesCache:
         self.enabled = self.mode != "disabled" and cache.folder is not None
         self._use_ctime = "ctime" in self.mode
         self._use_inode = "inode" in self.mode
-        self._entries: dict[bytes, list] = {}
+        self._old = _Entries(bytearray(), bytearray())
+        self._new_records = bytearray()
+        self._new_chunks = bytearray()
         if self.enabled:
             self._load()
 
     def _load(self) -> None:
-        data = self.cache.read(self.name)
-        if data is None:
+        f = self.cache.open(self.name)
+        if f is None:
             newest = self.cache.newest(PREFIX)
-            data = self.cache.read(newest) if newest else None
-        if data is None:
+            f = self.cache.open(newest) if newest else None
+        if f is None:
             return
-        try:
-            body, digest = data[:-32], data[-32:]
-            # A damaged cache could name the wrong chunks for a file: check it whole.
-            if blake3.blake3(body).digest() != digest:
-                raise ValueError("checksum mismatch")
-            d = msgpack.unpackb(body)
-            if d.get("v") == _VERSION:
-                self._entries = d["entries"]
-        except (ValueError, TypeError, KeyError, AttributeError, msgpack.UnpackException):
-            self._entries = {}  # damaged: start over, costs one full read
+        with f:
+            try:
+                head = f.read(_HEAD.size)
+                magic, count, chunk_bytes = (
+                    _HEAD.unpack(head) if len(head) == _HEAD.size else (b"", 0, 0)
+                )
+                # Sizes from a damaged header must not reach an allocation.
+                expected = _HEAD.size + count * _RECORD.size + chunk_bytes + 32
+                if magic != _MAGIC or expected != os.fstat(f.fileno()).st_size:
+                    return
+                records, chunks = bytearray(count * _RECORD.size), bytearray(chunk_bytes)
+                if f.readinto(records) != len(records) or f.readinto(chunks) != len(chunks):
+                    return
+                digest = f.read()
+            except OSError:
+                return  # unreadable: start over, costs one full read
+        # A damaged cache could name the wrong chunks for a file: check it whole.
+        if blake3.blake3(head).update(records).update(chunks).digest() != digest:
+            return
+        self._old = _Entries(records, chunks)
 
     def _key(self, path: bytes) -> bytes:
-        return self.key.opaque_id(b"files cache path", path)[:16]
+        # = key.opaque_id(b"files cache path", path), without a hasher object per call.
+        return self.key.chunk_id(b"files cache path\0" + path)[:_KEY]
 
-    def _unchanged(self, known: list, st: os.stat_result) -> bool:
+    def _unchanged(self, rec: tuple, st: os.stat_result) -> bool:
         """Compare what the mode asks for. Entries keep every field, so a
         backup under another mode still finds its unchanged files."""
-        ctime, mtime, size, inode = known
+        _, ctime, mtime, size, inode = rec[:5]
         if size != st.st_size or (self._use_inode and inode != st.st_ino):
             return False
         return ctime == st.st_ctime_ns if self._use_ctime else mtime == st.st_mtime_ns
@@ -94,16 +160,21 @@ class FilesCache:
         """The chunk list of an unchanged file, or None."""
         if not self.enabled:
             return None
-        entry = self._entries.get(self._key(path))
-        if entry is None or not self._unchanged(entry[0], st):
+        at = self._old.find(self._key(path))
+        if at < 0:
             return None
-        entry[1] = 0  # seen: age back to zero
-        return entry[2]
+        rec = _RECORD.unpack_from(self._old.records, at)
+        if rec[5] == _GONE or not self._unchanged(rec, st):
+            return None
+        self._old.records[at + _AGE_AT] = 0  # seen: age back to zero
+        count, offset = rec[6], int.from_bytes(rec[7], "big")
+        chunks = self._old.chunks
+        return [list(_CHUNK.unpack_from(chunks, offset + i * _CHUNK.size)) for i in range(count)]
 
     def knows(self, path: bytes) -> bool:
         """Whether an earlier backup of the series saw `path` (so a file that
         `lookup` rejects was modified, not added)."""
-        return self.enabled and self._key(path) in self._entries
+        return self.enabled and self._old.find(self._key(path)) >= 0
 
     def remember(self, path: bytes, st: os.stat_result, chunks: list, start_ns: int) -> None:
         if not self.enabled:
@@ -112,19 +183,90 @@ class FilesCache:
         # the backup could change again without a new timestamp: don't trust it.
         if max(st.st_mtime_ns, st.st_ctime_ns) >= start_ns - 1_000_000_000:
             return
-        signature = [st.st_ctime_ns, st.st_mtime_ns, st.st_size, st.st_ino]
-        self._entries[self._key(path)] = [signature, 0, chunks]
+        key = self._key(path)
+        at = self._old.find(key)
+        if at >= 0:
+            self._old.records[at + _AGE_AT] = _GONE
+        offset = len(self._new_chunks)
+        for chunk_id, size in chunks:
+            self._new_chunks += _CHUNK.pack(chunk_id, size)
+        self._new_records += _RECORD.pack(
+            key,
+            st.st_ctime_ns,
+            st.st_mtime_ns,
+            st.st_size,
+            st.st_ino,
+            0,
+            len(chunks),
+            offset.to_bytes(6, "big"),
+        )
 
     def save(self) -> None:
+        """Write the kept old entries (a backup older) and this backup's."""
         if not self.enabled:
             return
-        kept = {}
-        for k, entry in self._entries.items():
-            entry[1] += 1
-            if entry[1] <= MAX_AGE:
-                kept[k] = entry
-        body = msgpack.packb({"v": _VERSION, "entries": kept})
-        self.cache.write(self.name, body + blake3.blake3(body).digest())
+        old = self._old
+        size = _RECORD.size
+        count = chunk_bytes = 0
+        for start in range(0, len(old.records), size):
+            rec = _RECORD.unpack_from(old.records, start)
+            if rec[5] < MAX_AGE:
+                count += 1
+                chunk_bytes += rec[6] * _CHUNK.size
+        new_count = len(self._new_records) // size
+
+        def produce(f) -> None:
+            out = _HashingWriter(f)
+            out.write(_HEAD.pack(_MAGIC, count + new_count, chunk_bytes + len(self._new_chunks)))
+            offset = 0
+            for start in range(0, len(old.records), size):
+                rec = list(_RECORD.unpack_from(old.records, start))
+                if rec[5] < MAX_AGE:  # else too old, or replaced (_GONE)
+                    rec[5] += 1
+                    rec[7] = offset.to_bytes(6, "big")
+                    offset += rec[6] * _CHUNK.size
+                    out.write(_RECORD.pack(*rec))
+            for start in range(0, len(self._new_records), size):
+                rec = list(_RECORD.unpack_from(self._new_records, start))
+                rec[7] = (int.from_bytes(rec[7], "big") + chunk_bytes).to_bytes(6, "big")
+                out.write(_RECORD.pack(*rec))
+            for start in range(0, len(old.records), size):
+                rec = _RECORD.unpack_from(old.records, start)
+                if rec[5] < MAX_AGE:
+                    at = int.from_bytes(rec[7], "big")
+                    out.write(old.chunks[at : at + rec[6] * _CHUNK.size])
+            out.write(self._new_chunks)
+            out.finish()
+
+        self.cache.write_with(self.name, produce)
+
+
+class _HashingWriter:
+    """Buffered writes to a file, with the BLAKE3 of all of them at the end."""
+
+    def __init__(self, f):
+        self._f = f
+        self._digest = blake3.blake3()
+        self._buffer = bytearray()
+
+    def write(self, data) -> None:
+        if len(data) >= 1 << 20:
+            self._flush()
+            self._digest.update(data)
+            self._f.write(data)
+            return
+        self._buffer += data
+        if len(self._buffer) >= 1 << 20:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._digest.update(self._buffer)
+        self._f.write(self._buffer)
+        self._buffer = bytearray()
+
+    def finish(self) -> None:
+        self._flush()
+        self._f.write(self._digest.digest())
 
 
 def cache_name(series_id: bytes) -> str:

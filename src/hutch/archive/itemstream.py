@@ -25,6 +25,7 @@ from ..store.schema import content_name
 
 ITEMS_CHUNKER = ChunkerParams("fastcdc", 1 << 12, 1 << 20, 1 << 16)
 _FLUSH_AT = 4 * 1024 * 1024
+ITEMS_WINDOW = 2 * 1024 * 1024
 REFS_EVERY = 4096  # ids in a reference list, on average
 REFS_MAX = 65536
 
@@ -118,7 +119,8 @@ def iter_items(reader: ChunkReader, entry: ArchiveEntry) -> Iterator[dict]:
     """The items of an archive, in order. Damage raises IntegrityError: an
     archive whose item stream is broken cannot be listed reliably."""
     unpacker = msgpack.Unpacker(max_buffer_size=256 * 1024 * 1024)
-    for data in reader.iter_get(ObjectKind.ITEMS, entry.items):
+    # Item chunks compress well: a short read-ahead keeps the plaintext small.
+    for data in reader.iter_get(ObjectKind.ITEMS, entry.items, window=ITEMS_WINDOW):
         if isinstance(data, HutchError):
             raise IntegrityError(f"archive {entry.name!r}: its file list is damaged ({data})")
         unpacker.feed(data)

@@ -383,11 +383,11 @@ class TarExporter:
 
         def chunk_ids():
             for item in data_items(selected_items(reader, entry, matcher, strip)):
-                for chunk_id, _ in item.get("chunks", []):
-                    yield bytes(chunk_id)
+                for chunk_id, size in item.get("chunks", []):
+                    yield bytes(chunk_id), size
 
         self._out = out
-        self._chunks = reader.iter_get(ObjectKind.CHUNK, chunk_ids())
+        self._chunks = reader.iter_get_sized(ObjectKind.CHUNK, chunk_ids())
         try:
             for item in selected_items(reader, entry, matcher, strip):
                 self._export_item(item)

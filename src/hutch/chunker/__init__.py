@@ -8,6 +8,7 @@ Specs as users type them (--chunker-params):
 - `fixed,BLOCK_SIZE`: fixed-size blocks
 """
 
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -81,6 +82,10 @@ class Chunker:
             for i in range(0, len(view), size):
                 yield view[i : i + size]
             return
+        if len(view) <= self.params.min_size:
+            if len(view):
+                yield view  # one chunk whatever the content: skip the cut-point search
+            return
         for c in self._cdc.cut_buf(view):
             yield c.data
 
@@ -92,18 +97,43 @@ class Chunker:
             while block := f.read(size):
                 yield block
             return
-        carry = b""
-        while True:
-            block = f.read(READ_SIZE)
-            data = carry + block if carry else block
-            if not data:
-                return
-            if not block:
-                yield from (bytes(c) for c in self.chunks(data))
-                return
-            pieces = list(self.chunks(data))
-            # The last piece may be cut short by the block end; chunk it again
-            # with what follows so that boundaries don't depend on READ_SIZE.
-            for c in pieces[:-1]:
-                yield bytes(c)
-            carry = bytes(pieces[-1])
+        # One buffer for the whole file: each block is read in behind the
+        # piece carried over from the last one, with no new allocation and
+        # no copy of the block (only the chunks handed out are copied).
+        buf = bytearray(READ_SIZE + self.params.max_size)
+        view = memoryview(buf)
+        try:
+            carried = 0
+            while True:
+                n = _read_into(f, view[carried : carried + READ_SIZE])
+                end = carried + (n or 0)
+                if not end:
+                    return
+                pieces = list(self.chunks(view[:end]))
+                if not n:
+                    yield from (bytes(c) for c in pieces)
+                    return
+                # The last piece may be cut short by the block end; chunk it again
+                # with what follows so that boundaries don't depend on READ_SIZE.
+                for c in pieces[:-1]:
+                    yield bytes(c)
+                last = bytes(pieces[-1])
+                for c in pieces:
+                    c.release()
+                carried = len(last)
+                buf[:carried] = last
+        finally:
+            view.release()
+
+
+def _read_into(f, view: memoryview) -> int:
+    """f.readinto(view), for streams that only have read() as well."""
+    readinto = getattr(f, "readinto", None)
+    if readinto is not None:
+        try:
+            return readinto(view) or 0
+        except (NotImplementedError, io.UnsupportedOperation):
+            pass
+    data = f.read(len(view))
+    view[: len(data)] = data
+    return len(data)

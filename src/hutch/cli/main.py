@@ -11,8 +11,9 @@ import signal
 import sys
 import traceback
 
-from .. import __version__
+from .. import __version__, workers
 from ..errors import EXIT_ERROR, EXIT_OK, EXIT_WARNING, HutchError, UsageError
+from .allocator import tune as tune_allocator
 from .commands import COMMANDS
 from .output import logger, notices, setup_logging
 
@@ -101,6 +102,13 @@ def _add_common(parser: argparse.ArgumentParser, top: bool) -> None:
         "with serve: listen there (default: $XDG_RUNTIME_DIR/hutch/hutch.sock)",
     )
     g.add_argument(
+        "--threads",
+        metavar="N",
+        type=workers.parse,
+        default=d(None),
+        help="use at most N worker threads (default: HUTCH_THREADS, then one per core)",
+    )
+    g.add_argument(
         "--debug-topic", metavar="TOPIC", action="append", default=d([]), help=argparse.SUPPRESS
     )
 
@@ -131,6 +139,7 @@ def run(argv: list[str]) -> int:
         parser.print_help(sys.stderr)
         return EXIT_ERROR
     os.umask(args.umask)
+    workers.choose(args.threads if args.threads is not None else workers.from_environment())
     rc = args.func(args) or EXIT_OK
     return EXIT_WARNING if rc == EXIT_OK and notices.count else rc
 
@@ -189,6 +198,7 @@ def _on_signal(signum, frame):
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     _guard_standard_streams()
+    tune_allocator()
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGHUP, _on_signal)
     show_rc = "--show-rc" in argv

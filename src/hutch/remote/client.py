@@ -20,6 +20,8 @@ HELLO_TIMEOUT = 120.0
 
 
 class RemoteStore(Store):
+    parallel_puts = 2  # one pack on the wire while the next is written
+
     def __init__(self, connection: Connection, location: Location):
         self.conn = connection
         self._location = location

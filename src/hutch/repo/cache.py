@@ -10,6 +10,7 @@ run writes no more cache files. Files are written whole or not at all.
 
 import os
 from collections.abc import Callable
+from typing import BinaryIO
 
 
 class CacheDir:
@@ -32,8 +33,23 @@ class CacheDir:
         except OSError:
             return None
 
+    def open(self, name: str) -> BinaryIO | None:
+        """The file, open for reading (large files are read piece by piece);
+        None if it is missing or cannot be read."""
+        if not self.folder:
+            return None
+        try:
+            return open(os.path.join(self.folder, name), "rb")
+        except OSError:
+            return None
+
     def write(self, name: str, data: bytes) -> bool:
         """Replace the file atomically; False (reported once) if that fails."""
+        return self.write_with(name, lambda f: f.write(data))
+
+    def write_with(self, name: str, produce: Callable[[BinaryIO], object]) -> bool:
+        """Replace the file atomically with what `produce(file)` writes;
+        False (reported once) if that fails."""
         if not self.folder or self.failed:
             return False
         path = os.path.join(self.folder, name)
@@ -42,7 +58,7 @@ class CacheDir:
             os.makedirs(self.folder, exist_ok=True)
             try:
                 with open(tmp, "wb") as f:
-                    f.write(data)
+                    produce(f)
                 os.replace(tmp, path)
             except BaseException:
                 _remove_quietly(tmp)

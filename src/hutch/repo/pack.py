@@ -31,30 +31,35 @@ TAIL_GUESS = 256 * 1024
 
 
 class PackBuilder:
-    """Collects sealed objects until the pack is big enough."""
+    """Collects sealed objects until the pack is big enough, in one buffer
+    that becomes the pack: no second copy when it is finished."""
 
     def __init__(self):
-        self._parts: list[bytes] = []
+        self._data = bytearray()
         self.entries: list[tuple[bytes, int, int]] = []
-        self.size = 0
+
+    @property
+    def size(self) -> int:
+        return len(self._data)
 
     def add(self, obj_id: bytes, blob: bytes) -> None:
-        self._parts.append(blob)
-        self.entries.append((obj_id, self.size, len(blob)))
-        self.size += len(blob)
+        self.entries.append((obj_id, len(self._data), len(blob)))
+        self._data += blob
 
     def __len__(self) -> int:
         return len(self.entries)
 
-    def finish(self, cipher: ObjectCipher) -> tuple[str, bytes]:
+    def finish(self, cipher: ObjectCipher) -> tuple[str, bytearray]:
         """(name, bytes) of the finished pack."""
         header = cipher.seal(
             ObjectKind.PACK_HEADER, HEADER_ID, msgpack.packb([list(e) for e in self.entries])
         )
         ids = msgpack.packb(sorted(e[0] for e in self.entries))
-        self._parts += [header, ids, TRAILER.pack(MAGIC, len(header), len(ids))]
-        data = b"".join(self._parts)
-        self._parts = []
+        data = self._data
+        data += header
+        data += ids
+        data += TRAILER.pack(MAGIC, len(header), len(ids))
+        self._data = bytearray()
         return blake3.blake3(data).hexdigest(), data
 
 

@@ -8,7 +8,6 @@ When the index points to a copy that fails, the reader looks for another
 copy in every pack's header before it gives up: an index segment written
 by a misbehaving client can send reads astray, never lose data."""
 
-import os
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -17,17 +16,19 @@ from concurrent.futures import ThreadPoolExecutor
 from ..compress import decompress
 from ..crypto.objects import ObjectKind
 from ..errors import HutchError, IntegrityError, ObjectNotFound, StoreError
+from ..workers import count as worker_count
 from .index import all_locations
 from .repository import Repository
 
-WINDOW_BYTES = 64 * 1024 * 1024
+WINDOW_BYTES = 32 * 1024 * 1024
 MAX_RUN_BYTES = 8 * 1024 * 1024
 
 
 class ChunkReader:
     def __init__(self, repo: Repository, threads: int | None = None):
         self.repo = repo
-        self._pool = ThreadPoolExecutor(max_workers=threads or (os.cpu_count() or 2) + 2)
+        # Two more than the workers: fetches wait on I/O as much as on the CPU.
+        self._pool = ThreadPoolExecutor(max_workers=threads or worker_count() + 2)
         self._elsewhere: dict[bytes, list] | None = None
         self._elsewhere_lock = threading.Lock()
 
@@ -37,37 +38,49 @@ class ChunkReader:
             raise result
         return result
 
-    def iter_get(self, kind: int, chunk_ids: Iterable[bytes]) -> Iterator[bytes | HutchError]:
+    def iter_get(
+        self, kind: int, chunk_ids: Iterable[bytes], window: int = WINDOW_BYTES
+    ) -> Iterator[bytes | HutchError]:
         """Plaintexts of `chunk_ids` in order; a chunk that cannot be read
-        yields its error instead, so the caller can name what it damages."""
+        yields its error instead, so the caller can name what it damages.
+        About `window` bytes are read ahead."""
+        return self.iter_get_sized(kind, ((cid, 0) for cid in chunk_ids), window)
+
+    def iter_get_sized(
+        self, kind: int, chunks: Iterable[tuple[bytes, int]], window_bytes: int = WINDOW_BYTES
+    ) -> Iterator[bytes | HutchError]:
+        """Like `iter_get`, for (id, plaintext size) pairs: the sizes (where
+        known) bound what is read ahead, so well-compressed data does not
+        pile up in memory."""
         window: deque = deque()
         in_flight = 0
-        for run in self._runs(chunk_ids):
-            window.append(self._pool.submit(self._fetch_run, kind, run))
-            in_flight += run[-1]
-            while in_flight > WINDOW_BYTES:
-                fut = window.popleft()
-                results, size = fut.result()
-                in_flight -= size
-                yield from results
+        for run in self._runs(chunks):
+            window.append((self._pool.submit(self._fetch_run, kind, run), run[4]))
+            in_flight += run[4]
+            while in_flight > window_bytes:
+                fut, weight = window.popleft()
+                in_flight -= weight
+                yield from fut.result()
         while window:
-            yield from window.popleft().result()[0]
+            yield from window.popleft()[0].result()
 
-    def _runs(self, chunk_ids: Iterable[bytes]):
+    def _runs(self, chunks: Iterable[tuple[bytes, int]]):
         """Group consecutive chunks that sit back to back in one pack.
 
-        Yields (pack, start, [(id, offset, length)...], total_length);
-        pack is None for a chunk missing from the index."""
+        Yields [pack, start, [(id, offset, length)...], total_length, weight]
+        (weight: the larger of stored and plaintext sizes); pack is None for
+        a chunk missing from the index."""
         run = None
-        for cid in chunk_ids:
+        for cid, size in chunks:
             try:
                 pack, offset, length = self.repo.index.lookup(cid)
             except KeyError:
                 if run:
                     yield run
                     run = None
-                yield (None, 0, [(cid, 0, 0)], 0)
+                yield (None, 0, [(cid, 0, 0)], 0, 0)
                 continue
+            weight = max(length, size)
             if (
                 run
                 and run[0] == pack
@@ -76,25 +89,26 @@ class ChunkReader:
             ):
                 run[2].append((cid, offset, length))
                 run[3] += length
+                run[4] += weight
                 continue
             if run:
                 yield run
-            run = [pack, offset, [(cid, offset, length)], length]
+            run = [pack, offset, [(cid, offset, length)], length, weight]
         if run:
             yield run
 
-    def _fetch_run(self, kind: int, run) -> tuple[list, int]:
-        pack, start, members, total = run
+    def _fetch_run(self, kind: int, run) -> list:
+        pack, start, members, total, _ = run
         if pack is None:
             cid = members[0][0]
-            return [IntegrityError(f"chunk {cid.hex()[:16]} is missing from the index")], 0
+            return [IntegrityError(f"chunk {cid.hex()[:16]} is missing from the index")]
         try:
             data = self.repo.store.get(f"packs/{pack}", start, total)
         except ObjectNotFound:
             missing = IntegrityError(f"pack {pack[:16]} is missing")
-            return [self._from_elsewhere(kind, m[0], pack, missing) for m in members], total
+            return [self._from_elsewhere(kind, m[0], pack, missing) for m in members]
         except StoreError as e:
-            return [e] * len(members), total
+            return [e] * len(members)
         results = []
         for cid, offset, length in members:
             blob = memoryview(data)[offset - start : offset - start + length]
@@ -104,7 +118,7 @@ class ChunkReader:
                 results.append(self._open(kind, cid, blob))
             except HutchError as e:
                 results.append(self._from_elsewhere(kind, cid, pack, e))
-        return results, total
+        return results
 
     def _open(self, kind: int, cid: bytes, blob) -> bytes:
         plain = decompress(self.repo.cipher.open(kind, cid, blob))

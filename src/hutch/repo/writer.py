@@ -1,8 +1,8 @@
 """A writer session: collects sealed objects into packs, uploads them in
 the background, and writes index segments listing what it uploaded.
 
-Write order (docs/design-notes.md): packs, then index segments; the archive entry,
-written by the caller after `flush()`, is the commit point.
+Write order (docs/design-notes.md): packs, then index segments; the
+archive entry, written by the caller after `flush()`, is the commit point.
 """
 
 import threading
@@ -13,17 +13,19 @@ from .index import write_segment
 from .pack import TARGET_SIZE, PackBuilder
 from .repository import Repository
 
-# Write a segment after this many packs, so that a long backup that dies
-# leaves most of its chunks findable through segments, not pack headers.
+# Write a segment after this many packs or entries, so that a long backup
+# that dies leaves most of its chunks findable through segments, not pack
+# headers, and the entries waiting for their segment stay few.
 SEGMENT_EVERY = 64
-# Packs upload a few at a time: on object storage each PUT waits out the
-# network's latency (three at once took 8-10 s instead of 14-15 s for a
-# 315 MiB backup with 0.5 s per PUT); memory holds at most this many packs.
-UPLOAD_THREADS = 3
-MAX_PENDING_UPLOADS = 4
+SEGMENT_ENTRIES = 16384
 
 
 class RepoWriter:
+    """Uploads run `store.parallel_puts` at a time: one for a local folder
+    (a pack in memory the less), more where each put waits out network
+    latency (object storage: three at once took 8-10 s instead of 14-15 s
+    for a 315 MiB backup with 0.5 s per PUT)."""
+
     def __init__(self, repo: Repository, pack_size: int = TARGET_SIZE, dry_run: bool = False):
         self.repo = repo
         self.dry_run = dry_run  # build packs, write nothing
@@ -32,8 +34,10 @@ class RepoWriter:
         self._builder = PackBuilder()
         self._pending_ids: set[bytes] = set()
         self._uploaded: dict[str, list] = {}
+        self._uploaded_entries = 0
         self._uploads: list[Future] = []
-        self._pool = ThreadPoolExecutor(max_workers=UPLOAD_THREADS, thread_name_prefix="upload")
+        self._in_flight = max(1, repo.store.parallel_puts)
+        self._pool = ThreadPoolExecutor(max_workers=self._in_flight, thread_name_prefix="upload")
         self._lock = threading.Lock()
         self.bytes_uploaded = 0
         self.objects_added = 0
@@ -48,6 +52,10 @@ class RepoWriter:
         another copy of an object the repository has (recreate --recompress)."""
         if obj_id in self._pending_ids or (not again and obj_id in self.repo.index):
             return
+        self.add_new(obj_id, blob)
+
+    def add_new(self, obj_id: bytes, blob: bytes) -> None:
+        """Add one sealed object that the caller has just found missing (`has`)."""
         self._pending_ids.add(obj_id)
         self._builder.add(obj_id, blob)
         self.objects_added += 1
@@ -59,7 +67,7 @@ class RepoWriter:
         if not len(builder) or self.dry_run:
             return
         name, data = builder.finish(self.cipher)
-        self._wait_uploads(MAX_PENDING_UPLOADS - 1)
+        self._wait_uploads(self._in_flight - 1)
         self._uploads.append(self._pool.submit(self._upload, name, data, builder.entries))
 
     def _upload(self, name: str, data: bytes, entries: list) -> None:
@@ -70,14 +78,18 @@ class RepoWriter:
             self.packs_written.append(name)
             self.bytes_uploaded += len(data)
             self._uploaded[name] = entries
+            self._uploaded_entries += len(entries)
             self.repo.index.add_pack(name, entries)
-            if len(self._uploaded) >= SEGMENT_EVERY:
+            # The index has them now: the set only bridges the time in a pack.
+            self._pending_ids.difference_update(e[0] for e in entries)
+            if len(self._uploaded) >= SEGMENT_EVERY or self._uploaded_entries >= SEGMENT_ENTRIES:
                 self._write_segment()
 
     def _write_segment(self) -> None:
         if self._uploaded:
             write_segment(self.repo.store, self.cipher, self._uploaded)
             self._uploaded = {}
+            self._uploaded_entries = 0
 
     def _wait_uploads(self, keep: int) -> None:
         while len(self._uploads) > keep:

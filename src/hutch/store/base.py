@@ -105,6 +105,10 @@ class Store:
         default is for backends whose puts are atomic (object stores)."""
         return []
 
+    # How many puts are worth running at once: one where a put is bound by
+    # the disk, more where each one mostly waits out network latency.
+    parallel_puts = 1
+
     def close(self) -> None:
         """Release what the store holds; the object is unusable afterwards."""
 

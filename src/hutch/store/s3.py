@@ -78,6 +78,8 @@ def make_client(timeout: float):
 
 
 class S3Store(Store):
+    parallel_puts = 3  # each PUT waits out the network's latency
+
     def __init__(self, bucket: str, prefix: str = "", timeout: float = 60.0, client=None):
         self.bucket = bucket
         self.prefix = prefix.strip("/")

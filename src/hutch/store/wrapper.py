@@ -11,6 +11,10 @@ class StoreWrapper(Store):
     def location(self) -> str:
         return self.inner.location
 
+    @property
+    def parallel_puts(self) -> int:
+        return self.inner.parallel_puts
+
     def exists(self) -> bool:
         return self.inner.exists()
 

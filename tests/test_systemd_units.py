@@ -31,8 +31,16 @@ def _unit(name: str) -> configparser.ConfigParser:
     return parser
 
 
-def _exec_start(name: str) -> list[str]:
-    return shlex.split(_unit(name)["Service"]["ExecStart"])
+def _exec_lines(name: str) -> list[list[str]]:
+    """Every ExecStart and ExecStartPost command line of a unit, as words
+    (configparser would keep only the last of several)."""
+    with open(os.path.join(UNITS_DIR, name)) as f:
+        text = f.read().replace("\\\n", " ")
+    return [
+        shlex.split(line.split("=", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(("ExecStart=", "ExecStartPost="))
+    ]
 
 
 def test_the_units_are_there():
@@ -75,9 +83,12 @@ def test_systemd_analyze_verify_accepts_them(tmp_path):
     assert r.stderr.strip() == "", r.stderr
 
 
-@pytest.mark.parametrize("unit", [n for n in UNITS if n.endswith(".service")])
-def test_every_hutch_command_line_parses(unit):
-    words = _exec_start(unit)
+@pytest.mark.parametrize(
+    "words",
+    [words for n in UNITS if n.endswith(".service") for words in _exec_lines(n)],
+    ids=lambda words: " ".join(words[1:3]),
+)
+def test_every_hutch_command_line_parses(words):
     assert words[0] == INSTALLED_AS
     # What systemd would put in: %% is %, %i the instance, variables their values.
     sample = {
@@ -85,12 +96,13 @@ def test_every_hutch_command_line_parses(unit):
         "$HUTCH_BACKUP_PATHS": "/etc",
         "${HUTCH_PULL_CLIENT}": "root@web1",
         "$HUTCH_PULL_PATHS": "/etc",
+        "$HUTCH_PRUNE_RULES": "--keep-daily 7",
     }
     argv = []
     for word in words[1:]:
         for name, value in sample.items():
             word = word.replace(name, value)
-        argv.append(word.replace("%%", "%").replace("%i", "web1"))
+        argv += word.replace("%%", "%").replace("%i", "web1").split()
     assert "$" not in " ".join(argv), argv
     args = build_parser().parse_args(argv)  # exits (fails the test) on a wrong option
     assert args.func
@@ -112,7 +124,7 @@ def test_socket_unit_serves_the_socat_recipe(tmp_path, tree):
     sock = str(tmp_path / os.path.basename(listen))
     command = [
         HUTCH if w == INSTALLED_AS else w.replace("/srv/hutch/reponame", str(repo))
-        for w in _exec_start("hutch-serve@.service")
+        for w in _exec_lines("hutch-serve@.service")[0]
     ]
     server = subprocess.Popen(
         ["systemd-socket-activate", "--accept", "--inetd", "-l", sock, *command],

@@ -114,6 +114,27 @@ def format_archive(entry, moment: datetime.datetime | None = None) -> str:
     return f"{entry.name:<36} {when} [{entry.id.hex()}]"
 
 
+def decision_line(decision, number: int, total: int, dry_run: bool) -> str:
+    """What prune --list says of an archive, before the archive itself."""
+    if decision.keep:
+        message = f"Keeping archive (rule: {decision.reason()}):"
+    elif dry_run:
+        message = "Would prune:"
+    else:
+        message = f"Pruning archive ({number}/{total}):"
+    return f"{message:<40}"
+
+
+def carry_out(plan, archives, tell, dry_run: bool) -> None:
+    """Execute the plan (archives.delete each pruned one), or with dry_run
+    only tell of each decision."""
+    if dry_run:
+        for decision in plan.decisions:
+            tell(decision, 0, len(plan.prune))
+    else:
+        execute_prune(archives, plan, tell)
+
+
 def run(args) -> int:
     location, _ = resolve(args)
     policy = policy_from_args(args)
@@ -137,23 +158,11 @@ def run(args) -> int:
         def tell(decision, number, total):
             if args.json:
                 listed.append(decision_json(decision, args.dry_run))
-                return
-            if not show:
-                return
-            if decision.keep:
-                message = f"Keeping archive (rule: {decision.reason()}):"
-            elif args.dry_run:
-                message = "Would prune:"
-            else:
-                message = f"Pruning archive ({number}/{total}):"
-            shown = format_archive(decision.archive, decision.moment)
-            logger.warning(f"{message:<40} {shown}")
+            elif show:
+                shown = format_archive(decision.archive, decision.moment)
+                logger.warning(f"{decision_line(decision, number, total, args.dry_run)} {shown}")
 
-        if args.dry_run:
-            for decision in plan.decisions:
-                tell(decision, 0, len(plan.prune))
-        else:
-            execute_prune(archives, plan, tell)
+        carry_out(plan, archives, tell, args.dry_run)
         if args.json:
             doc = {**repository_json(repo), "dry_run": args.dry_run, "archives": listed}
             print(json.dumps(doc, indent=2))

@@ -6,11 +6,11 @@ import time
 from ...errors import UsageError
 from ...repo.access import require_delete_permission
 from ...repo.keyless import published_archives, soft_delete
-from ...repo.prune import arrival_moment, execute_prune, plan_prune
+from ...repo.prune import arrival_moment, plan_prune
 from ..args import add_command, add_location, resolve
 from ..context import Context
 from ..output import logger
-from .prune import add_rule_options, policy_from_args
+from .prune import add_rule_options, carry_out, decision_line, policy_from_args
 
 HELP = """Delete the archives of REPO that the --keep-* rules do not keep, without the key.
 
@@ -73,23 +73,14 @@ def run(args) -> int:
             def tell(decision, number, total):
                 if not show:
                     return
-                if decision.keep:
-                    message = f"Keeping archive (rule: {decision.reason()}):"
-                elif args.dry_run:
-                    message = "Would prune:"
-                else:
-                    message = f"Pruning archive ({number}/{total}):"
                 archive = decision.archive
                 when = (
                     decision.moment.strftime("%a, %Y-%m-%d %H:%M:%S")
                     if decision.moment
                     else "arrival unknown"
                 )
-                logger.warning(f"{message:<40} {series_label(archive):<30} {when} [{archive.name}]")
+                line = decision_line(decision, number, total, args.dry_run)
+                logger.warning(f"{line} {series_label(archive):<30} {when} [{archive.name}]")
 
-            if args.dry_run:
-                for decision in plan.decisions:
-                    tell(decision, 0, len(plan.prune))
-            else:
-                execute_prune(_Deleter(store), plan, tell)
+            carry_out(plan, _Deleter(store), tell, args.dry_run)
     return 2 if damaged else 0

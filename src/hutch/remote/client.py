@@ -5,6 +5,7 @@ and a reader thread hands each answer to the caller waiting for it, so
 many fetches are in flight per round trip.
 """
 
+import builtins
 import itertools
 import threading
 from concurrent.futures import Future
@@ -191,7 +192,7 @@ class RemoteStore(Store):
             raise self._bad_answer("list")
         return [self._info("list", v, namespace + "/") for v in answer]
 
-    def leftovers(self, remove_older_than: float | None = None) -> "list[Leftover]":
+    def leftovers(self, remove_older_than: float | None = None) -> builtins.list[Leftover]:
         answer = self._call("leftovers", remove_older_than)
         if not isinstance(answer, list):
             raise self._bad_answer("leftovers")

@@ -8,6 +8,7 @@ name and any claimed time, so where two entries carry one name, the one
 that arrived first is the archive that name means (with a warning naming
 both ids); `aid:ID` names an archive by (a prefix of) its id instead."""
 
+import builtins
 import datetime
 import os
 import unicodedata
@@ -213,7 +214,7 @@ class ArchiveList:
             )
         raise ArchiveNotFound(f"archive {name!r} does not exist; 'hutch list' shows the archives")
 
-    def _by_id(self, entries: "list[ArchiveEntry]", prefix: str) -> ArchiveEntry:
+    def _by_id(self, entries: builtins.list[ArchiveEntry], prefix: str) -> ArchiveEntry:
         prefix = prefix.lower()
         found = [e for e in entries if e.id.hex().startswith(prefix)]
         if not prefix or len(found) > 1:
@@ -222,7 +223,9 @@ class ArchiveList:
             raise ArchiveNotFound(f"no archive has an id starting with {prefix}")
         return found[0]
 
-    def duplicates(self, entries: "list[ArchiveEntry]") -> "dict[str, list[ArchiveEntry]]":
+    def duplicates(
+        self, entries: builtins.list[ArchiveEntry]
+    ) -> dict[str, builtins.list[ArchiveEntry]]:
         """Names that more than one entry carries -> those entries, first arrived first."""
         by_name: dict[str, list[ArchiveEntry]] = {}
         for entry in entries:
@@ -270,7 +273,7 @@ class ArchiveList:
         entry.name = new_name
         self.repo.store.put(f"archives/{entry.id.hex()}", self._seal(entry), overwrite=True)
 
-    def list_deleted(self) -> "list[ArchiveEntry]":
+    def list_deleted(self) -> builtins.list[ArchiveEntry]:
         """Soft-deleted archives that compact has not removed yet, oldest
         first. Damaged entries are named in `damaged`; an entry that is in
         archives/ as well (an undelete cut short) is not listed."""

@@ -23,6 +23,7 @@ Contract:
   Backends whose puts leave nothing behind return an empty list.
 """
 
+import builtins
 import re
 from dataclasses import dataclass
 
@@ -100,14 +101,16 @@ class Store:
     def list(self, namespace: str) -> list[ObjectInfo]:
         raise NotImplementedError
 
-    def leftovers(self, remove_older_than: float | None = None) -> "list[Leftover]":
+    def leftovers(self, remove_older_than: float | None = None) -> builtins.list[Leftover]:
         """What interrupted puts left behind; see the contract above. This
         default is for backends whose puts are atomic (object stores)."""
         return []
 
-    # How many puts are worth running at once: one where a put is bound by
-    # the disk, more where each one mostly waits out network latency.
-    parallel_puts = 1
+    @property
+    def parallel_puts(self) -> int:
+        """How many puts are worth running at once: one where a put is bound
+        by the disk, more where each one mostly waits out network latency."""
+        return 1
 
     def close(self) -> None:
         """Release what the store holds; the object is unusable afterwards."""

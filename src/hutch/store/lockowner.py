@@ -24,8 +24,13 @@ from .wrapper import StoreWrapper
 
 MAX_LOCKS = 4
 MAX_LOCK_SIZE = 4096
-_FIELDS = {"host": str, "pid": int, "since": (int, float), "beat": (int, float)}
-_OPTIONAL = {"exclusive": bool, "who": bytes}
+_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "host": str,
+    "pid": int,
+    "since": (int, float),
+    "beat": (int, float),
+}
+_OPTIONAL: dict[str, type | tuple[type, ...]] = {"exclusive": bool, "who": bytes}
 
 
 def _stamped(data: bytes, since: float, now: float) -> bytes:

@@ -14,6 +14,8 @@ there. The arrival records (`arrivals/`) are the server's own: only a
 client with `all` may write or delete them.
 """
 
+import builtins
+
 from ..errors import PermissionDenied, UsageError
 from .base import Leftover, ObjectInfo, split_name
 from .wrapper import StoreWrapper
@@ -108,7 +110,7 @@ class PermissionStore(StoreWrapper):
     def list(self, namespace: str) -> list[ObjectInfo]:
         return self.inner.list(namespace)
 
-    def leftovers(self, remove_older_than: float | None = None) -> "list[Leftover]":
+    def leftovers(self, remove_older_than: float | None = None) -> builtins.list[Leftover]:
         if remove_older_than is not None and self.mode != "all":
             self._deny("removing the temporary files of interrupted writes in", self.location)
         return self.inner.leftovers(remove_older_than)

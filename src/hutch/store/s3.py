@@ -17,7 +17,9 @@ Contract notes for this backend:
   (store/retry.py) does, with backoff and a time limit.
 """
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import boto3
 import botocore.config
@@ -142,7 +144,14 @@ class S3Store(Store):
             return StoreUnavailable(f"{where} failed: {e}")
         return StoreError(f"{where} failed: {e}")
 
-    def _request(self, what: str, name: str, method, expect: tuple[str, ...] = (), **kwargs):
+    def _request(
+        self,
+        what: str,
+        name: str,
+        method: Callable[..., Any],
+        expect: tuple[str, ...] = (),
+        **kwargs: Any,
+    ) -> Any:
         """One request; None if it failed with an error code in `expect`."""
         try:
             return method(Bucket=self.bucket, **kwargs)
@@ -208,7 +217,7 @@ class S3Store(Store):
         # The marker goes first: an interrupted destroy leaves no repository,
         # only objects that a new `create` refuses to mix with.
         self._request("deleting", MARKER, self.client.delete_object, Key=self._base + MARKER)
-        keys = []
+        keys: list[str] = []
         paginator = self.client.get_paginator("list_objects_v2")
         try:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=self._base):
@@ -224,7 +233,7 @@ class S3Store(Store):
     # -- objects ----------------------------------------------------------
 
     def put(self, name: str, data: bytes, overwrite: bool = False) -> None:
-        condition = {} if overwrite else {"IfNoneMatch": "*"}
+        condition: dict[str, Any] = {} if overwrite else {"IfNoneMatch": "*"}
         self._request(
             "writing", name, self.client.put_object, Key=self._key(name), Body=data, **condition
         )

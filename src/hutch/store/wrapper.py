@@ -1,5 +1,7 @@
 """Base of the store wrappers: passes every call to the store it wraps."""
 
+import builtins
+
 from .base import Leftover, ObjectInfo, Store
 
 
@@ -42,7 +44,7 @@ class StoreWrapper(Store):
     def list(self, namespace: str) -> list[ObjectInfo]:
         return self.inner.list(namespace)
 
-    def leftovers(self, remove_older_than: float | None = None) -> "list[Leftover]":
+    def leftovers(self, remove_older_than: float | None = None) -> builtins.list[Leftover]:
         return self.inner.leftovers(remove_older_than)
 
     def close(self) -> None:

@@ -98,7 +98,8 @@ class RemoteStore(Store):
                 if message is None:
                     error = self._gone()
                     break
-                fut = self._pending.pop(message.get("i"), None)
+                rid = message.get("i")
+                fut = self._pending.pop(rid, None) if isinstance(rid, int) else None
                 if fut is None:
                     error = self._gone("answer to a question never asked")
                     break

@@ -119,7 +119,7 @@ class RemoteStore(Store):
         for fut in pending.values():
             fut.set_exception(error)
 
-    def _send(self, method: str, *args, payload: bytes | None = None) -> Future:
+    def _send(self, method: str, *args, payload: bytes | bytearray | None = None) -> Future:
         fut: Future = Future()
         with self._send_lock:
             if self._closed is not None:
@@ -153,17 +153,17 @@ class RemoteStore(Store):
     def destroy(self) -> None:
         self._call("destroy")
 
-    def put(self, name: str, data: bytes, overwrite: bool = False) -> None:
+    def put(self, name: str, data: bytes | bytearray, overwrite: bool = False) -> None:
         self._send("put", name, overwrite, payload=data).result()
 
-    def _bytes(self, value) -> bytes:
+    def _bytes(self, value) -> bytes | bytearray:
         if value is None:
             return b""  # an empty payload travels as no payload
         if not isinstance(value, bytes | bytearray):
             raise self._bad_answer("get")
         return value
 
-    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
+    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes | bytearray:
         return self._bytes(self._call("get", name, offset, length))
 
     def get_many(self, requests):

@@ -82,13 +82,13 @@ class Store:
         """Whether a store has been created at this location."""
         raise NotImplementedError
 
-    def put(self, name: str, data: bytes, overwrite: bool = False) -> None:
+    def put(self, name: str, data: bytes | bytearray, overwrite: bool = False) -> None:
         raise NotImplementedError
 
-    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
+    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes | bytearray:
         raise NotImplementedError
 
-    def get_many(self, requests: list[tuple[str, int, int | None]]) -> list[bytes]:
+    def get_many(self, requests: list[tuple[str, int, int | None]]) -> list[bytes | bytearray]:
         """Several `get`s at once; remote backends batch them in one round trip."""
         return [self.get(name, offset, length) for name, offset, length in requests]
 

@@ -111,7 +111,7 @@ class LocalStore(Store):
         self.close()
         os.rmdir(self.root)
 
-    def put(self, name: str, data: bytes, overwrite: bool = False) -> None:
+    def put(self, name: str, data: bytes | bytearray, overwrite: bool = False) -> None:
         rel = self._rel(name)
         folder = os.path.dirname(rel)
         try:

@@ -33,7 +33,7 @@ class MemoryStore(Store):
             raise StoreError("memory store does not exist")
         return self._objects
 
-    def put(self, name: str, data: bytes, overwrite: bool = False) -> None:
+    def put(self, name: str, data: bytes | bytearray, overwrite: bool = False) -> None:
         split_name(name)
         with self._lock:
             objs = self._objs()

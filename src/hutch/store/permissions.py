@@ -72,7 +72,7 @@ class PermissionStore(StoreWrapper):
             self._deny("deleting the repository", self.location)
         self.inner.destroy()
 
-    def put(self, name: str, data: bytes, overwrite: bool = False) -> None:
+    def put(self, name: str, data: bytes | bytearray, overwrite: bool = False) -> None:
         namespace, _ = split_name(name)
         if namespace == "arrivals" and self.mode != "all":
             self._deny("writing the server's record", name)
@@ -89,7 +89,7 @@ class PermissionStore(StoreWrapper):
         if self.mode == "write-only" and namespace not in _WRITE_ONLY_READABLE:
             self._deny("reading", name)
 
-    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
+    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes | bytearray:
         self._check_read(name)
         return self.inner.get(name, offset, length)
 

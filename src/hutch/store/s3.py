@@ -232,7 +232,7 @@ class S3Store(Store):
 
     # -- objects ----------------------------------------------------------
 
-    def put(self, name: str, data: bytes, overwrite: bool = False) -> None:
+    def put(self, name: str, data: bytes | bytearray, overwrite: bool = False) -> None:
         condition: dict[str, Any] = {} if overwrite else {"IfNoneMatch": "*"}
         self._request(
             "writing", name, self.client.put_object, Key=self._key(name), Body=data, **condition
@@ -263,7 +263,7 @@ class S3Store(Store):
             data = data[offset:] if length is None else data[offset : offset + length]
         return data
 
-    def get_many(self, requests: list[tuple[str, int, int | None]]) -> list[bytes]:
+    def get_many(self, requests: list[tuple[str, int, int | None]]) -> list[bytes | bytearray]:
         return list(self._pool.map(lambda r: self.get(*r), requests))
 
     def delete(self, name: str) -> None:

@@ -26,10 +26,10 @@ class StoreWrapper(Store):
     def destroy(self) -> None:
         self.inner.destroy()
 
-    def put(self, name: str, data: bytes, overwrite: bool = False) -> None:
+    def put(self, name: str, data: bytes | bytearray, overwrite: bool = False) -> None:
         self.inner.put(name, data, overwrite)
 
-    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
+    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes | bytearray:
         return self.inner.get(name, offset, length)
 
     def get_many(self, requests):

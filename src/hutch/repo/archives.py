@@ -12,7 +12,7 @@ import builtins
 import datetime
 import os
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from dataclasses import dataclass, field
 
 import msgpack
@@ -109,14 +109,14 @@ def arrival_order(entry: ArchiveEntry):
     return (arrived is None, arrived or 0, entry.id)
 
 
-def get_each(store: Store, names: list[str]) -> list[bytes | None]:
+def get_each(store: Store, names: list[str]) -> list[bytes | bytearray | None]:
     """The objects `names`, None for each that is missing; one round trip
     where nothing is missing."""
     try:
         return list(store.get_many([(n, 0, None) for n in names]))
     except ObjectNotFound:
         pass
-    result: list[bytes | None] = []
+    result: list[bytes | bytearray | None] = []
     for name in names:
         try:
             result.append(store.get(name))
@@ -145,7 +145,9 @@ class ArchiveList:
         sealed = self.repo.cipher.seal(ObjectKind.ARCHIVE, entry.id, msgpack.packb(entry.to_dict()))
         return pack_archive_object(entry.published(), sealed)
 
-    def _open(self, name: str, blob: bytes, record: bytes | None) -> ArchiveEntry:
+    def _open(
+        self, name: str, blob: bytes | bytearray, record: bytes | bytearray | None
+    ) -> ArchiveEntry:
         try:
             obj_id = object_id(name)
             published, sealed = split_archive_object(blob)
@@ -164,7 +166,9 @@ class ArchiveList:
         entry.arrival = Arrival.from_bytes(record) if record is not None else None
         return entry
 
-    def _read_all(self, namespace: str, skip: set[str] = frozenset()) -> "list[ArchiveEntry]":
+    def _read_all(
+        self, namespace: str, skip: Set[str] = frozenset()
+    ) -> builtins.list[ArchiveEntry]:
         names = [
             i.name for i in self.repo.store.list(namespace) if i.name.split("/", 1)[1] not in skip
         ]

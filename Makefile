@@ -26,6 +26,7 @@ debs:
 lint: install
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/mypy
 
 test: install debs lint
 	$(VENV)/bin/pytest -n 2 --dist loadfile -q tests

@@ -1,13 +1,14 @@
 """The manual pages in docs/man/ are the parser's: regenerated, they are
 the same; and man renders them without a warning."""
 
+import argparse
 import os
 import shutil
 import subprocess
 
 import pytest
 
-from hutch.cli.manpage import all_pages
+from hutch.cli.manpage import _flags, all_pages
 
 from ..conftest import ROOT
 
@@ -48,3 +49,10 @@ def test_man_renders_the_page(page):
     if page == "hutch-serve.1":
         assert "--restrict-to-path PATH" in r.stdout.replace("‐", "-")
         assert "no-delete" in r.stdout
+
+
+def test_a_positional_with_several_names_is_rendered():
+    # A tuple metavar once reached the roff escaping as it was (found by mypy).
+    parser = argparse.ArgumentParser()
+    action = parser.add_argument("pair", nargs=2, metavar=("OLD", "NEW"))
+    assert _flags(action) == "\\fIOLD NEW\\fR"

@@ -116,14 +116,15 @@ class ArchiveCreator:
         self._in_flight = 0
         self._hardlinks: dict[tuple[int, int], bytes] = {}
         self._hardlink_chunks: dict[bytes, list] = {}
-        self.writer: RepoWriter | None = None
-        self.items: ItemStreamWriter | None = None
-        self.files_cache: FilesCache | None = None
+        # Each `run` makes its own.
+        self.writer: RepoWriter
+        self.items: ItemStreamWriter
+        self.files_cache: FilesCache
         self._pool: ThreadPoolExecutor | None = None
 
     # -- the chunk work that runs in threads ---------------------------
 
-    def _process_chunk(self, data: bytes) -> tuple[bytes, int, bytes | None, int]:
+    def _process_chunk(self, data: bytes | memoryview) -> tuple[bytes, int, bytes | None, int]:
         chunk_id = self.key.chunk_id(data)
         if self.writer.has(chunk_id):
             return chunk_id, len(data), None, 0

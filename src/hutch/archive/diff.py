@@ -27,8 +27,8 @@ from .itemstream import iter_items
 from .patterns import PatternMatcher
 
 # What a waiting item keeps: the rest (atime, ctime, ...) is never compared.
-_KEPT = ("path", "mode", "uid", "gid", "user", "group", "mtime", "size", "chunks", "target")
-_KEPT += ("hlid", "xattrs", "acl_access", "acl_default", "rdev")
+_KEPT: tuple[str, ...] = ("path", "mode", "uid", "gid", "user", "group", "mtime", "size")
+_KEPT += ("chunks", "target", "hlid", "xattrs", "acl_access", "acl_default", "rdev")
 
 
 @dataclass
@@ -77,7 +77,7 @@ class _Side:
 
     def advance(self) -> None:
         self.current = next(self._items, None)
-        self.key = None if self.current is None else walk_key(self.current["path"])
+        self.key = [] if self.current is None else walk_key(self.current["path"])
 
 
 def diff_archives(
@@ -92,12 +92,14 @@ def diff_archives(
     a, b = _Side(reader, old, matcher), _Side(reader, new, matcher)
     waiting_old: dict[bytes, dict] = {}
     waiting_new: dict[bytes, dict] = {}
-    while a.current is not None or b.current is not None:
-        if b.current is None or (a.current is not None and a.key <= b.key):
-            side, mine, theirs, is_old = a, waiting_old, waiting_new, True
+    while True:
+        old_item, new_item = a.current, b.current
+        if old_item is not None and (new_item is None or a.key <= b.key):
+            item, side, mine, theirs, is_old = old_item, a, waiting_old, waiting_new, True
+        elif new_item is not None:
+            item, side, mine, theirs, is_old = new_item, b, waiting_new, waiting_old, False
         else:
-            side, mine, theirs, is_old = b, waiting_new, waiting_old, False
-        item = side.current
+            break
         side.advance()
         partner = theirs.pop(item["path"], None)
         if partner is None:
@@ -202,7 +204,8 @@ class _Comparer:
         """Compare contents chunked differently, a stretch at a time."""
         old_data = self.reader.iter_get(ObjectKind.CHUNK, (cid for cid, _ in old_chunks))
         new_data = self.reader.iter_get(ObjectKind.CHUNK, (cid for cid, _ in new_chunks))
-        old_buf, new_buf = memoryview(b""), memoryview(b"")
+        old_buf: memoryview | None = memoryview(b"")
+        new_buf: memoryview | None = memoryview(b"")
         while True:
             if not old_buf:
                 old_buf = _next_data(old_data, path)

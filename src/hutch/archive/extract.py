@@ -10,6 +10,7 @@ import os
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from ..crypto.objects import ObjectKind
 from ..errors import HutchError
@@ -33,7 +34,7 @@ class ExtractOptions:
     sparse: bool = False
     strip_components: int = 0
     dry_run: bool = False
-    stdout: object = None  # a binary stream: write file contents there instead
+    stdout: BinaryIO | None = None  # write file contents there instead
 
 
 def selected_items(
@@ -289,7 +290,7 @@ class _Content:
             pass
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _write_all(fd: int, data: bytes | memoryview) -> None:
     view = memoryview(data)
     while view:
         n = os.write(fd, view)

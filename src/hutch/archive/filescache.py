@@ -81,7 +81,7 @@ class _Entries:
             start = no * _RECORD.size
             self._slots[self._free_slot(records[start : start + _KEY])] = no + 1
 
-    def _free_slot(self, key: bytes) -> int:
+    def _free_slot(self, key: bytes | bytearray) -> int:
         i = int.from_bytes(key[:4], "little") & self._mask
         while self._slots[i]:
             i = (i + 1) & self._mask
@@ -231,10 +231,10 @@ class FilesCache:
                 rec[7] = (int.from_bytes(rec[7], "big") + chunk_bytes).to_bytes(6, "big")
                 out.write(_RECORD.pack(*rec))
             for start in range(0, len(old.records), size):
-                rec = _RECORD.unpack_from(old.records, start)
-                if rec[5] < MAX_AGE:
-                    at = int.from_bytes(rec[7], "big")
-                    out.write(old.chunks[at : at + rec[6] * _CHUNK.size])
+                kept = _RECORD.unpack_from(old.records, start)
+                if kept[5] < MAX_AGE:
+                    at = int.from_bytes(kept[7], "big")
+                    out.write(old.chunks[at : at + kept[6] * _CHUNK.size])
             out.write(self._new_chunks)
             out.finish()
 

@@ -55,14 +55,13 @@ def read_flags(fs_path: bytes, st: os.stat_result, fd: int | None = None) -> int
     if fd is None and not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
         return 0
     try:
-        own = fd is None
-        if own:
-            fd = _open(fs_path)
-        try:
+        if fd is not None:
             return _get(fd) & KEPT
+        own = _open(fs_path)
+        try:
+            return _get(own) & KEPT
         finally:
-            if own:
-                os.close(fd)
+            os.close(own)
     except OSError:
         return 0  # no flags here (ENOTTY, EOPNOTSUPP), or vanished
 

@@ -238,10 +238,11 @@ class HutchFS:
         if tree is None:
             raise mfusepy.FuseOSError(errno.ENOENT)
         if isinstance(tree, ArchiveEntry):
+            entry = tree
             try:
-                tree = self._trees[name] = self._load(tree, self._archive_inodes[name])
+                tree = self._trees[name] = self._load(entry, self._archive_inodes[name])
             except HutchError as e:
-                self.on_error(f"archive {tree.name!r} cannot be shown: {e}")
+                self.on_error(f"archive {entry.name!r} cannot be shown: {e}")
                 raise mfusepy.FuseOSError(errno.EIO) from None
         return tree, rest
 
@@ -386,16 +387,17 @@ class HutchFS:
                 if ahead in self._cache or ahead in wanted:
                     break
                 wanted.append(ahead)
-        for got_id, got in zip(wanted, self.reader.iter_get(ObjectKind.CHUNK, wanted), strict=True):
-            if isinstance(got, HutchError):
-                if got_id == cid:
-                    self.on_error(f"{f.path}: cannot read: {got}")
-                    raise mfusepy.FuseOSError(errno.EIO)
-                continue  # only read ahead: the read that needs it reports it
-            if got_id == cid:
-                data = got
-            self._remember(got_id, got)
-        return data
+        results = self.reader.iter_get(ObjectKind.CHUNK, wanted)
+        first = next(results)  # the chunk asked for comes first
+        if isinstance(first, HutchError):
+            self.on_error(f"{f.path}: cannot read: {first}")
+            raise mfusepy.FuseOSError(errno.EIO)
+        self._remember(cid, first)
+        for got_id, got in zip(wanted[1:], results, strict=True):
+            # Only read ahead: a chunk that fails is reported by the read that needs it.
+            if not isinstance(got, HutchError):
+                self._remember(got_id, got)
+        return first
 
     def _remember(self, cid: bytes, data: bytes) -> None:
         if cid in self._cache:

@@ -92,9 +92,12 @@ def _sh_translate(pat: str) -> str:
 
 
 def _compile_test(style: str, text: str, raw: str) -> Callable[[str], object]:
-    """A test for one pattern body (prefix removed) of any style but `pf`.
+    """A test for one pattern body (prefix removed). (`PatternMatcher` looks
+    `pf` patterns up by path instead of testing them one by one.)
 
     `raw` is the pattern as the user wrote it, for error messages."""
+    if style == "pf":
+        return _normalise(text).__eq__
     if style == "re":
         try:
             return re.compile(text).search
@@ -151,7 +154,7 @@ def _style_name(text: str) -> str:
 class _Pattern:
     __slots__ = ("text", "action", "test", "hits", "index")
 
-    def __init__(self, text: str, action: str, test: Callable[[str], object] | None, index: int):
+    def __init__(self, text: str, action: str, test: Callable[[str], object], index: int):
         self.text = text
         self.action = action
         self.test = test
@@ -179,11 +182,10 @@ class PatternMatcher:
     def _add(self, raw: str, style: str, body: str, action: str) -> None:
         if not body:
             raise UsageError(f"empty pattern {raw!r}: give a path or glob, e.g. 'home/*/.cache'")
+        pattern = _Pattern(raw, action, _compile_test(style, body, raw), self._count)
         if style == "pf":
-            pattern = _Pattern(raw, action, None, self._count)
             self._full.setdefault(_normalise(body), pattern)
         else:
-            pattern = _Pattern(raw, action, _compile_test(style, body, raw), self._count)
             self._patterns.append(pattern)
         self._count += 1
         if action == INCLUDE:

@@ -23,6 +23,7 @@ import subprocess
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import IO, Literal, Protocol
 
 import zstandard
 
@@ -40,7 +41,7 @@ ENCODING = "utf-8"
 # Names are bytes; surrogateescape carries bytes that are not UTF-8 through
 # tarfile's str API unchanged (and makes it write hdrcharset=BINARY).
 ERRORS = "surrogateescape"
-FORMATS = {"PAX": tarfile.PAX_FORMAT, "GNU": tarfile.GNU_FORMAT}
+FORMATS: dict[str, Literal[1, 2]] = {"PAX": tarfile.PAX_FORMAT, "GNU": tarfile.GNU_FORMAT}
 RECORD_SIZE = 20 * tarfile.BLOCKSIZE  # what GNU tar pads the last record to
 _ZERO_BLOCK = bytes(64 * 1024)
 
@@ -286,11 +287,13 @@ def _filtered_output(command: str, raw) -> Iterator:
         proc = subprocess.Popen(command, shell=True, stdin=subprocess.PIPE, stdout=raw)
     except OSError as e:
         raise TarFileError(f"cannot run tar filter {command!r}: {e.strerror}") from None
+    stdin = proc.stdin
+    assert stdin is not None  # a pipe
     try:
-        yield _PipeWriter(proc, command)
+        yield _PipeWriter(proc, stdin, command)
     finally:
         with contextlib.suppress(OSError):
-            proc.stdin.close()
+            stdin.close()
         rc = proc.wait()
     if rc != 0:
         raise TarFileError(f"tar filter {command!r} failed with exit code {rc}")
@@ -300,13 +303,14 @@ class _PipeWriter:
     """Writes to a filter's stdin; a filter that quits early is an error of
     the filter, not a reader that went away."""
 
-    def __init__(self, proc: subprocess.Popen, command: str):
+    def __init__(self, proc: subprocess.Popen, stdin: IO[bytes], command: str):
         self.proc = proc
+        self.stdin = stdin
         self.command = command
 
     def write(self, data) -> int:
         try:
-            return self.proc.stdin.write(data)
+            return self.stdin.write(data)
         except BrokenPipeError:
             rc = self.proc.wait()
             raise TarFileError(
@@ -363,6 +367,12 @@ def _writing(path: str) -> Iterator[None]:
 # -- the exporter -------------------------------------------------------
 
 
+class Sink(Protocol):
+    """Where a tar stream goes: a file, an encoder, a filter's stdin."""
+
+    def write(self, data: bytes | memoryview, /) -> object: ...
+
+
 class TarExporter:
     def __init__(self, repo: Repository, options: TarExportOptions, reporter: Reporter):
         if options.tar_format not in FORMATS:
@@ -372,11 +382,11 @@ class TarExporter:
         self.format = FORMATS[options.tar_format]
         self.reporter = reporter
         self._hardlinks: dict[bytes, bytes] = {}  # hlid -> name of its member with data
-        self._out = None
+        self._out: Sink  # set by each `run`
         self._written = 0
         self._nfiles = 0
 
-    def run(self, entry: ArchiveEntry, matcher: PatternMatcher, out) -> None:
+    def run(self, entry: ArchiveEntry, matcher: PatternMatcher, out: Sink) -> None:
         """Write the items of `entry` that `matcher` selects to `out`."""
         reader = ChunkReader(self.repo)
         strip = self.options.strip_components
@@ -432,9 +442,9 @@ class TarExporter:
             if isinstance(data, HutchError):
                 damaged += 1
                 data = bytes(chunk_size)
-            data = memoryview(data)[: size - written]
-            self._write(data)
-            written += len(data)
+            part = memoryview(data)[: size - written]
+            self._write(part)
+            written += len(part)
         if damaged:
             self.reporter.error(
                 f"{_text(item['path'])}: damaged: {damaged} chunk(s) could not be read or "
@@ -451,7 +461,7 @@ class TarExporter:
             written += len(zeros)
         self._write(bytes(-size % tarfile.BLOCKSIZE))
 
-    def _write(self, data) -> None:
+    def _write(self, data: bytes | memoryview) -> None:
         try:
             self._out.write(data)
         except BrokenPipeError:

@@ -27,7 +27,8 @@ import stat
 import subprocess
 import tarfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from typing import IO
 
 import zstandard
 
@@ -184,25 +185,27 @@ def _filtered_input(command: str, raw) -> Iterator:
         proc = subprocess.Popen(command, shell=True, stdin=raw, stdout=subprocess.PIPE)
     except OSError as e:
         raise TarFileError(f"cannot run tar filter {command!r}: {e.strerror}") from None
+    stdout = proc.stdout
+    assert stdout is not None  # a pipe
     try:
-        yield proc.stdout  # read to its end by iter_members, so the filter can finish
+        yield stdout  # read to its end by iter_members, so the filter can finish
     except TarFileError:
         # Unreadable output from a failing filter: the filter is the news.
-        rc = _finish(proc)
+        rc = _finish(proc, stdout)
         if rc not in _SIGPIPE_EXITS:
             raise TarFileError(f"tar filter {command!r} failed with exit code {rc}") from None
         raise
     except BaseException:
-        _finish(proc)
+        _finish(proc, stdout)
         raise
-    rc = _finish(proc)
+    rc = _finish(proc, stdout)
     if rc != 0:
         raise TarFileError(f"tar filter {command!r} failed with exit code {rc}")
 
 
-def _finish(proc: subprocess.Popen) -> int:
+def _finish(proc: subprocess.Popen, stdout: IO[bytes]) -> int:
     with contextlib.suppress(OSError):
-        proc.stdout.close()
+        stdout.close()
     return proc.wait()
 
 
@@ -250,10 +253,11 @@ def iter_members(stream, source: str, warn: Callable[[str], None] | None = None)
         tar.members.clear()  # tarfile keeps every header it read; we never look back
         yield tar, member
     stop = getattr(tar, "hutch_stop", None)
-    if isinstance(stop, tarfile.EmptyHeaderError):
+    # typeshed leaves out these two (undocumented) subclasses of tarfile.HeaderError.
+    if isinstance(stop, tarfile.EmptyHeaderError):  # type: ignore[attr-defined]
         if warn is not None:
             warn(f"{source}: ends without an end-of-archive marker: it may be truncated")
-    elif not isinstance(stop, tarfile.EOFHeaderError):
+    elif not isinstance(stop, tarfile.EOFHeaderError):  # type: ignore[attr-defined]
         raise TarFileError(f"{source}: damaged at byte {tar.offset} ({stop}); no archive was made")
     # Read past the end of the tar: damage in the rest of a compressed
     # stream is damage to the file, and a filter must be let finish.
@@ -300,7 +304,7 @@ def archive_path(name: str) -> bytes | None:
     return b"/".join(parts)
 
 
-def _pax_ns(pax: dict, key: str) -> int | None:
+def _pax_ns(pax: Mapping[str, str], key: str) -> int | None:
     try:
         return parse_pax_time(pax[key]) if key in pax else None
     except ValueError:
@@ -338,7 +342,7 @@ def member_item(member: tarfile.TarInfo, path: bytes, warn: Callable[[str], None
     return item
 
 
-def _add_xattrs(item: dict, pax: dict, warn: Callable[[str], None]) -> None:
+def _add_xattrs(item: dict, pax: Mapping[str, str], warn: Callable[[str], None]) -> None:
     xattrs = {}
     for key, value in pax.items():
         if key.startswith(_XATTR_PREFIX):

@@ -51,6 +51,12 @@ def resolve(args, expand: bool = False) -> tuple[str, str | None]:
     return repo, name
 
 
+def resolve_archive(args, expand: bool = False) -> tuple[str, str]:
+    """`resolve` for the commands whose archive is required."""
+    repo, name = location.resolve_archive(args.location, args.repo)
+    return repo, location.expand_placeholders(name) if expand else name
+
+
 def add_patterns(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("include and exclude patterns (see: hutch help patterns)")
     g.add_argument(

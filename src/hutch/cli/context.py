@@ -62,7 +62,6 @@ class Context:
         )
         return open_store(location, remote)
 
-    @contextlib.contextmanager
     def _check_bypass(self, lock: str | None, reads_only: bool) -> None:
         if getattr(self.args, "bypass_lock", False) and lock is not None and not reads_only:
             raise UsageError(

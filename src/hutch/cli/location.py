@@ -64,8 +64,20 @@ def resolve(
         raise UsageError("no repository given: name it as REPO or REPO::ARCHIVE, or set HUTCH_REPO")
     if name == "":
         name = None
-    if archive == "required" and not name:
-        raise UsageError("no archive given: write REPO::ARCHIVE, or --repo REPO ARCHIVE")
+    if archive == "required":
+        archive_given(name)
     if archive == "none" and name:
         raise UsageError("this command works on a whole repository; give REPO without ::ARCHIVE")
     return repo, name
+
+
+def resolve_archive(positional: str | None, repo_option: str | None) -> tuple[str, str]:
+    """`resolve` for a command that works on one archive, which must be named."""
+    repo, name = resolve(positional, repo_option, "required")
+    return repo, archive_given(name)
+
+
+def archive_given(name: str | None) -> str:
+    if not name:
+        raise UsageError("no archive given: write REPO::ARCHIVE, or --repo REPO ARCHIVE")
+    return name

@@ -64,16 +64,18 @@ def _paragraphs(text: str) -> list[str]:
 
 def _flags(action: argparse.Action) -> str:
     if not action.option_strings:
-        return f"\\fI{escape(action.metavar or action.dest)}\\fR"
+        return f"\\fI{escape(_metavar(action, action.dest))}\\fR"
     names = ", ".join(f"\\fB{escape(s)}\\fR" for s in action.option_strings)
     if action.nargs == 0:
         return names
-    metavar = action.metavar or (
-        "{" + ",".join(map(str, action.choices)) + "}" if action.choices else action.dest.upper()
-    )
-    if isinstance(metavar, tuple):
-        metavar = " ".join(metavar)
-    return f"{names} \\fI{escape(str(metavar))}\\fR"
+    choices = "{" + ",".join(map(str, action.choices)) + "}" if action.choices else None
+    return f"{names} \\fI{escape(_metavar(action, choices or action.dest.upper()))}\\fR"
+
+
+def _metavar(action: argparse.Action, default: str) -> str:
+    # argparse takes a tuple of names for an argument with several values.
+    metavar = action.metavar or default
+    return " ".join(metavar) if isinstance(metavar, tuple) else metavar
 
 
 def _options(parser: argparse.ArgumentParser, common: bool) -> list[str]:

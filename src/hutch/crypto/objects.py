@@ -81,7 +81,7 @@ class ObjectCipher:
         ciphertext = self._sealer.encrypt(nonce, plaintext, header + nonce_part + obj_id)
         return header + nonce_part + ciphertext
 
-    def open(self, kind: int, obj_id: bytes, blob: bytes) -> bytes:
+    def open(self, kind: int, obj_id: bytes, blob: bytes | bytearray | memoryview) -> bytes:
         """Authenticate and decrypt; raise IntegrityError on any mismatch.
         `blob` may be any buffer: the ciphertext is not copied before decryption."""
         blob = memoryview(blob)

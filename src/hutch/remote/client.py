@@ -5,6 +5,7 @@ and a reader thread hands each answer to the caller waiting for it, so
 many fetches are in flight per round trip.
 """
 
+import builtins
 import itertools
 import threading
 from concurrent.futures import Future
@@ -97,7 +98,8 @@ class RemoteStore(Store):
                 if message is None:
                     error = self._gone()
                     break
-                fut = self._pending.pop(message.get("i"), None)
+                rid = message.get("i")
+                fut = self._pending.pop(rid, None) if isinstance(rid, int) else None
                 if fut is None:
                     error = self._gone("answer to a question never asked")
                     break
@@ -117,7 +119,7 @@ class RemoteStore(Store):
         for fut in pending.values():
             fut.set_exception(error)
 
-    def _send(self, method: str, *args, payload: bytes | None = None) -> Future:
+    def _send(self, method: str, *args, payload: bytes | bytearray | None = None) -> Future:
         fut: Future = Future()
         with self._send_lock:
             if self._closed is not None:
@@ -151,17 +153,17 @@ class RemoteStore(Store):
     def destroy(self) -> None:
         self._call("destroy")
 
-    def put(self, name: str, data: bytes, overwrite: bool = False) -> None:
+    def put(self, name: str, data: bytes | bytearray, overwrite: bool = False) -> None:
         self._send("put", name, overwrite, payload=data).result()
 
-    def _bytes(self, value) -> bytes:
+    def _bytes(self, value) -> bytes | bytearray:
         if value is None:
             return b""  # an empty payload travels as no payload
         if not isinstance(value, bytes | bytearray):
             raise self._bad_answer("get")
         return value
 
-    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
+    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes | bytearray:
         return self._bytes(self._call("get", name, offset, length))
 
     def get_many(self, requests):
@@ -191,7 +193,7 @@ class RemoteStore(Store):
             raise self._bad_answer("list")
         return [self._info("list", v, namespace + "/") for v in answer]
 
-    def leftovers(self, remove_older_than: float | None = None) -> "list[Leftover]":
+    def leftovers(self, remove_older_than: float | None = None) -> builtins.list[Leftover]:
         answer = self._call("leftovers", remove_older_than)
         if not isinstance(answer, list):
             raise self._bad_answer("leftovers")

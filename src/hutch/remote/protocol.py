@@ -116,7 +116,8 @@ def error_to_wire(exc: Exception) -> dict:
 def error_from_wire(data) -> errors.HutchError:
     if not isinstance(data, dict):
         return errors.StoreError("the server sent a malformed error")
-    cls = _ERROR_TYPES.get(data.get("type"), errors.StoreError)
+    name = data.get("type")
+    cls = _ERROR_TYPES.get(name, errors.StoreError) if isinstance(name, str) else errors.StoreError
     return cls(str(data.get("msg", "unknown error")))
 
 

@@ -121,8 +121,10 @@ def run_pull(
     if timer is not None:
         timer.daemon = True
         timer.start()
-    write = protocol.FdWriter(proc.stdin.fileno(), options.idle_timeout)
-    reader = protocol.StreamReader(proc.stdout.read, proc.stdout.fileno())
+    stdin, stdout = proc.stdin, proc.stdout
+    assert stdin is not None and stdout is not None  # both are pipes
+    write = protocol.FdWriter(stdin.fileno(), options.idle_timeout)
+    reader = protocol.StreamReader(stdout.read, stdout.fileno())
     session = Session(options, reader, write)
     try:
         if upload:
@@ -131,7 +133,7 @@ def run_pull(
     except OSError:
         pass  # the client went away while we sent it hutch: its exit code says more
     finally:
-        for pipe in (proc.stdin, proc.stdout):
+        for pipe in (stdin, stdout):
             try:
                 pipe.close()
             except OSError:

@@ -171,8 +171,9 @@ class Session:
 
     def run(self) -> None:
         try:
-            if self._handshake():
-                self._serve()
+            store = self._handshake()
+            if store is not None:
+                self._serve(store)
         except (protocol.ProtocolError, TimeoutError, OSError):
             pass  # the client is gone, silent, or talks nonsense: end the session
         finally:
@@ -201,10 +202,11 @@ class Session:
             if part:
                 self.write(part)
 
-    def _handshake(self) -> bool:
+    def _handshake(self) -> Store | None:
+        """Answer the hello; the store to serve, or None where the session ends."""
         hello = self._read_request()
         if hello is None:
-            return False
+            return None
         if hello.get("hello") != "hutch":
             raise protocol.ProtocolError("not a hutch client")
         versions = hello.get("versions")
@@ -216,12 +218,12 @@ class Session:
                 "install matching hutch versions"
             )
             self._reply({"error": {"type": "UsageError", "msg": message}})
-            return False
+            return None
         try:
             path = self.options.repository or resolve_repository(hello.get("repo"), self.options)
             self._backend = served_backend(path, self.options.store_root)
             self._pin()
-            self.store, self.witness = open_served_store(
+            store, self.witness = open_served_store(
                 self._backend,
                 self.options.permissions,
                 self.options.client,
@@ -229,7 +231,8 @@ class Session:
             )
         except HutchError as e:
             self._reply({"error": protocol.error_to_wire(e)})
-            return False
+            return None
+        self.store = store
         answer = {"version": max(common), "server": __version__}
         if self.options.passphrase is not None:
             answer["passphrase"] = self.options.passphrase
@@ -238,7 +241,7 @@ class Session:
         if self.options.storage_quota is not None:
             answer["quota"] = self.options.storage_quota
         self._reply(answer)
-        return True
+        return store
 
     def _pin(self) -> None:
         """Hold the repository folder open from now on, and check that what
@@ -257,12 +260,14 @@ class Session:
             raise PermissionDenied(f"{self._backend.root} changed while it was opened; try again")
         check_restrictions(opened, self.options, self._backend.root)
 
-    def _answer(self, request: dict) -> dict:
+    def _answer(self, store: Store, request: dict) -> dict:
         """The answer to one request: a result or an error, never an exception."""
         rid = request.get("i")
         try:
             # No payload is an empty one: a zero-length payload is not sent.
-            result = self._call(request.get("m"), request.get("a", []), request.get("b", b""))
+            result = self._call(
+                store, request.get("m"), request.get("a", []), request.get("b", b"")
+            )
             if isinstance(result, bytes):
                 return {"i": rid, "b": result}
             return {"i": rid, "r": result}
@@ -272,19 +277,22 @@ class Session:
             error = StoreError(f"the server failed on this request: {type(e).__name__}: {e}")
             return {"i": rid, "e": protocol.error_to_wire(error)}
 
-    def _cost(self, request: dict) -> int:
+    def _cost(self, store: Store, request: dict) -> int:
         """What answering a read may hold in memory until it is sent."""
         if request.get("m") != "get":
             return 64 * 1024
         args = request.get("a")
-        if isinstance(args, list) and len(args) > 2 and isinstance(args[2], int):
+        # A malformed request is checked, and refused, when it is answered.
+        if not isinstance(args, list) or not args:
+            return protocol.MAX_FRAME
+        if len(args) > 2 and isinstance(args[2], int):
             return max(0, min(args[2], protocol.MAX_FRAME))
         try:  # a whole object: as large as it is
-            return min(self.store.info(args[0]).size, protocol.MAX_FRAME)
-        except Exception:  # a malformed request: checked, and refused, when it is answered
+            return min(store.info(args[0]).size, protocol.MAX_FRAME)
+        except Exception:
             return protocol.MAX_FRAME
 
-    def _serve(self) -> None:
+    def _serve(self, store: Store) -> None:
         """Reads run in a few threads; answers go out in request order."""
         answers: queue.Queue = queue.Queue(maxsize=MAX_IN_FLIGHT)
         writer = threading.Thread(target=self._write_answers, args=(answers,), daemon=True)
@@ -301,16 +309,16 @@ class Session:
                     self.requests += 1
                     method = request.get("m")
                     if isinstance(method, str) and method in _READS:
-                        cost = self._cost(request)
+                        cost = self._cost(store, request)
                         self._budget.acquire(cost)
-                        future = pool.submit(self._answer, request)
+                        future = pool.submit(self._answer, store, request)
                     else:
                         # A change waits for what came before it and runs
                         # before what comes after: the order a client sees.
                         wait(in_flight)
                         cost = 0
                         future = Future()
-                        future.set_result(self._answer(request))
+                        future.set_result(self._answer(store, request))
                     in_flight = [f for f in in_flight if not f.done()] + [future]
                     answers.put((future, cost))
             finally:
@@ -328,11 +336,10 @@ class Session:
             finally:
                 self._budget.release(cost)
 
-    def _call(self, method, args, payload):
+    def _call(self, store: Store, method, args, payload):
         if not isinstance(method, str) or method not in _METHODS:
             raise UsageError(f"unknown method {str(method)[:50]!r}")
         args = _check_args(method, args)
-        store = self.store
         if method == "exists":
             return store.exists()
         if method == "create":

@@ -33,7 +33,7 @@ class Connection:
         self.stderr_reader: threading.Thread | None = None
         self._file = io.FileIO(read_fd, "rb", closefd=False)
 
-    def _read_exactly(self, n: int) -> bytes:
+    def _read_exactly(self, n: int) -> bytearray:
         """n bytes (fewer only at EOF), read into one buffer without joining."""
         buf = bytearray(n)
         view = memoryview(buf)
@@ -118,26 +118,26 @@ def _spawn(argv: list[str], on_line=None) -> Connection:
         )
     except OSError as e:
         raise ConnectionClosed(f"cannot start {argv[0]!r}: {e.strerror}") from None
+    stdin, stdout = proc.stdin, proc.stdout
+    assert stdin is not None and stdout is not None  # both are pipes
 
     def write(data: bytes) -> None:
-        proc.stdin.write(data)
+        stdin.write(data)
 
     def close() -> None:
-        for pipe in (proc.stdin,):
-            try:
-                pipe.close()
-            except OSError:
-                pass
+        try:
+            stdin.close()
+        except OSError:
+            pass
         try:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
 
-    for pipe in (proc.stdin, proc.stdout):
+    for pipe in (stdin, stdout):
         _widen(pipe.fileno())
-    conn = Connection(proc.stdout.fileno(), write, close)
-    conn.process = proc
+    conn = Connection(stdout.fileno(), write, close)
     conn.stderr_reader = threading.Thread(
         target=_relay_stderr, args=(proc.stderr, conn, on_line), daemon=True
     )

@@ -8,10 +8,11 @@ name and any claimed time, so where two entries carry one name, the one
 that arrived first is the archive that name means (with a warning naming
 both ids); `aid:ID` names an archive by (a prefix of) its id instead."""
 
+import builtins
 import datetime
 import os
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from dataclasses import dataclass, field
 
 import msgpack
@@ -108,14 +109,14 @@ def arrival_order(entry: ArchiveEntry):
     return (arrived is None, arrived or 0, entry.id)
 
 
-def get_each(store: Store, names: list[str]) -> list[bytes | None]:
+def get_each(store: Store, names: list[str]) -> list[bytes | bytearray | None]:
     """The objects `names`, None for each that is missing; one round trip
     where nothing is missing."""
     try:
         return list(store.get_many([(n, 0, None) for n in names]))
     except ObjectNotFound:
         pass
-    result: list[bytes | None] = []
+    result: list[bytes | bytearray | None] = []
     for name in names:
         try:
             result.append(store.get(name))
@@ -144,7 +145,9 @@ class ArchiveList:
         sealed = self.repo.cipher.seal(ObjectKind.ARCHIVE, entry.id, msgpack.packb(entry.to_dict()))
         return pack_archive_object(entry.published(), sealed)
 
-    def _open(self, name: str, blob: bytes, record: bytes | None) -> ArchiveEntry:
+    def _open(
+        self, name: str, blob: bytes | bytearray, record: bytes | bytearray | None
+    ) -> ArchiveEntry:
         try:
             obj_id = object_id(name)
             published, sealed = split_archive_object(blob)
@@ -163,7 +166,9 @@ class ArchiveList:
         entry.arrival = Arrival.from_bytes(record) if record is not None else None
         return entry
 
-    def _read_all(self, namespace: str, skip: set[str] = frozenset()) -> "list[ArchiveEntry]":
+    def _read_all(
+        self, namespace: str, skip: Set[str] = frozenset()
+    ) -> builtins.list[ArchiveEntry]:
         names = [
             i.name for i in self.repo.store.list(namespace) if i.name.split("/", 1)[1] not in skip
         ]
@@ -213,7 +218,7 @@ class ArchiveList:
             )
         raise ArchiveNotFound(f"archive {name!r} does not exist; 'hutch list' shows the archives")
 
-    def _by_id(self, entries: "list[ArchiveEntry]", prefix: str) -> ArchiveEntry:
+    def _by_id(self, entries: builtins.list[ArchiveEntry], prefix: str) -> ArchiveEntry:
         prefix = prefix.lower()
         found = [e for e in entries if e.id.hex().startswith(prefix)]
         if not prefix or len(found) > 1:
@@ -222,7 +227,9 @@ class ArchiveList:
             raise ArchiveNotFound(f"no archive has an id starting with {prefix}")
         return found[0]
 
-    def duplicates(self, entries: "list[ArchiveEntry]") -> "dict[str, list[ArchiveEntry]]":
+    def duplicates(
+        self, entries: builtins.list[ArchiveEntry]
+    ) -> dict[str, builtins.list[ArchiveEntry]]:
         """Names that more than one entry carries -> those entries, first arrived first."""
         by_name: dict[str, list[ArchiveEntry]] = {}
         for entry in entries:
@@ -270,7 +277,7 @@ class ArchiveList:
         entry.name = new_name
         self.repo.store.put(f"archives/{entry.id.hex()}", self._seal(entry), overwrite=True)
 
-    def list_deleted(self) -> "list[ArchiveEntry]":
+    def list_deleted(self) -> builtins.list[ArchiveEntry]:
         """Soft-deleted archives that compact has not removed yet, oldest
         first. Damaged entries are named in `damaged`; an entry that is in
         archives/ as well (an undelete cut short) is not listed."""

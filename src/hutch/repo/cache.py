@@ -8,6 +8,7 @@ where a file should be) is reported once through `warn`, after which this
 run writes no more cache files. Files are written whole or not at all.
 """
 
+import io
 import os
 from collections.abc import Callable
 from typing import BinaryIO
@@ -33,7 +34,7 @@ class CacheDir:
         except OSError:
             return None
 
-    def open(self, name: str) -> BinaryIO | None:
+    def open(self, name: str) -> io.BufferedReader | None:
         """The file, open for reading (large files are read piece by piece);
         None if it is missing or cannot be read."""
         if not self.folder:

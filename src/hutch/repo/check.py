@@ -33,6 +33,7 @@ warning and info methods) and are kept in `Findings` for the exit code.
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import blake3
 
@@ -51,11 +52,22 @@ READ_AHEAD = 3  # packs read and verified in parallel
 POSITION = "check-position"  # in the cache: where a partial pack scan continues
 
 
+class FindingsReporter(Protocol):
+    """Where findings go as they are found (a `step` method, where there
+    is one, hears of the progress too)."""
+
+    def error(self, message: str) -> None: ...
+
+    def warning(self, message: str) -> None: ...
+
+    def info(self, message: str) -> None: ...
+
+
 @dataclass
 class Findings:
     """What a check found and what its repair did."""
 
-    reporter: object = None
+    reporter: FindingsReporter | None = None
     damage: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)
@@ -172,11 +184,13 @@ def check_repository(
         pending: list = []
         while True:
             while not (stopped or exhausted) and len(pending) < READ_AHEAD:
-                pack = next(queue, None)
-                if pack is None:
+                upcoming = next(queue, None)
+                if upcoming is None:
                     exhausted = True
                     break
-                pending.append((pack, pool.submit(_examine, repo, pack, table, verify_data)))
+                pending.append(
+                    (upcoming, pool.submit(_examine, repo, upcoming, table, verify_data))
+                )
             if not pending:
                 break
             pack, future = pending.pop(0)

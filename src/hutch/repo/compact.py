@@ -33,6 +33,7 @@ finds what is left to do by the same mark and sweep.
 """
 
 import time
+from collections.abc import Set
 from dataclasses import dataclass, field
 
 from ..errors import ObjectNotFound, StoreError
@@ -152,7 +153,7 @@ def plan_compact(
     needed: set[bytes],
     deleted_archives: list[str],
     threshold: float,
-    wanted: set[bytes] = frozenset(),
+    wanted: Set[bytes] = frozenset(),
     chosen: dict[bytes, str] | None = None,
 ) -> CompactPlan:
     """Decide for every pack. `needed`: chunks the archives use; `wanted`:

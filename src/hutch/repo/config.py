@@ -26,7 +26,7 @@ class RepoConfig:
         return msgpack.packb({"version": self.version, "id": self.repo_id, "mode": self.mode})
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "RepoConfig":
+    def from_bytes(cls, data: bytes | bytearray) -> "RepoConfig":
         try:
             d = msgpack.unpackb(data)
             version, repo_id, mode = d["version"], bytes(d["id"]), str(d["mode"])

@@ -54,7 +54,7 @@ class PublishedArchive:
         return self.arrival.client if self.arrival is not None else None
 
 
-def _fetch(store: Store, name: str) -> bytes | None:
+def _fetch(store: Store, name: str) -> bytes | bytearray | None:
     try:
         return store.get(name)
     except ObjectNotFound:

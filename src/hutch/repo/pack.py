@@ -42,7 +42,7 @@ class PackBuilder:
     def size(self) -> int:
         return len(self._data)
 
-    def add(self, obj_id: bytes, blob: bytes) -> None:
+    def add(self, obj_id: bytes, blob: bytes | bytearray) -> None:
         self.entries.append((obj_id, len(self._data), len(blob)))
         self._data += blob
 
@@ -63,7 +63,9 @@ class PackBuilder:
         return blake3.blake3(data).hexdigest(), data
 
 
-def parse_tail(tail: bytes, pack_size: int, cipher: ObjectCipher) -> list[tuple[bytes, int, int]]:
+def parse_tail(
+    tail: bytes | bytearray, pack_size: int, cipher: ObjectCipher
+) -> list[tuple[bytes, int, int]]:
     """The entries of a pack from its last bytes; IntegrityError if damaged.
 
     If `tail` does not reach back to the header, raises `NeedMore` with the
@@ -92,7 +94,7 @@ def parse_tail(tail: bytes, pack_size: int, cipher: ObjectCipher) -> list[tuple[
     return entries
 
 
-def parse_ids(tail: bytes, pack_size: int) -> list[bytes]:
+def parse_ids(tail: bytes | bytearray, pack_size: int) -> list[bytes]:
     """The chunk ids a pack lists in clear (no key needed), from its last
     bytes; IntegrityError if malformed, NeedMore if `tail` is too short."""
     if len(tail) < TRAILER.size:

@@ -16,7 +16,7 @@ class PackCopier:
         self.written: dict[str, list] = {}  # new pack -> entries
         self.bytes_written = 0
 
-    def add(self, obj_id: bytes, blob: bytes) -> None:
+    def add(self, obj_id: bytes, blob: bytes | bytearray) -> None:
         self.builder.add(obj_id, blob)
         if self.builder.size >= self.pack_size:
             self.finish()

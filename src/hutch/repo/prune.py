@@ -27,6 +27,7 @@ plan is executed (`execute_prune`) or printed (--dry-run).
 import datetime
 import re
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ..errors import UsageError
 
@@ -85,9 +86,15 @@ class RetentionPolicy:
         return {rule: getattr(self, rule) for rule, _ in PERIODS}
 
 
+class Prunable(Protocol):
+    """What prune reads of an archive (and `moment` whatever else it needs)."""
+
+    name: str
+
+
 @dataclass
 class Decision:
-    archive: object  # anything with .name and .id (and what `moment` reads)
+    archive: Prunable
     moment: datetime.datetime | None
     rule: str | None = None  # why it is kept; None: pruned
     number: int = 0  # the rule's count, e.g. daily #3
@@ -158,24 +165,26 @@ def plan_prune(
         if d.moment is None:
             # Never delete what we cannot place in time.
             d.rule = "time unknown"
-    dated = [d for d in decisions if d.moment is not None]
-    dated.sort(key=lambda d: (d.moment, d.archive.name), reverse=True)
+    dated = [(d.moment, d) for d in decisions if d.moment is not None]
+    dated.sort(key=lambda md: (md[0], md[1].archive.name), reverse=True)
     if policy.within is not None:
         _keep_within(dated, now - policy.within)
     if policy.last:
-        _keep_newest(dated, policy.last)
+        _keep_newest([d for _, d in dated], policy.last)
     for rule, fmt in PERIODS:
         count = getattr(policy, rule)
         if count:
             _keep_per_period(dated, rule, fmt, count, tz)
     undated = [d for d in decisions if d.moment is None]
-    return PrunePlan(undated + dated)
+    return PrunePlan(undated + [d for _, d in dated])
 
 
-def _keep_within(ordered: list[Decision], since: datetime.datetime) -> None:
+def _keep_within(
+    ordered: list[tuple[datetime.datetime, Decision]], since: datetime.datetime
+) -> None:
     number = 0
-    for d in ordered:
-        if d.moment > since:
+    for moment, d in ordered:
+        if moment > since:
             number += 1
             d.rule, d.number = "within", number
 
@@ -191,12 +200,16 @@ def _keep_newest(ordered: list[Decision], count: int) -> None:
 
 
 def _keep_per_period(
-    ordered: list[Decision], rule: str, fmt: str, count: int, tz: datetime.tzinfo | None
+    ordered: list[tuple[datetime.datetime, Decision]],
+    rule: str,
+    fmt: str,
+    count: int,
+    tz: datetime.tzinfo | None,
 ) -> None:
     number = 0
     previous = None
-    for d in ordered:
-        local = d.moment.astimezone(tz)
+    for moment, d in ordered:
+        local = moment.astimezone(tz)
         period = local.strftime(fmt)
         if period == previous:
             continue
@@ -207,10 +220,11 @@ def _keep_per_period(
         d.rule, d.number = rule, number
         if number == count:
             return
-    if count > 0 and ordered and not ordered[-1].keep:
+    oldest = ordered[-1][1] if ordered else None
+    if count > 0 and oldest is not None and not oldest.keep:
         # Fewer periods than asked for: the oldest archive stays too.
         number += 1
-        ordered[-1].rule, ordered[-1].number = f"{rule}[oldest]", number
+        oldest.rule, oldest.number = f"{rule}[oldest]", number
 
 
 def execute_prune(archive_list, plan: PrunePlan, on_decision=None) -> int:

@@ -12,6 +12,7 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from ..compress import decompress
 from ..crypto.objects import ObjectKind
@@ -22,6 +23,17 @@ from .repository import Repository
 
 WINDOW_BYTES = 32 * 1024 * 1024
 MAX_RUN_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(slots=True)
+class _Run:
+    """Chunks that sit back to back in one pack, fetched in one read."""
+
+    pack: str | None  # None: a chunk missing from the index
+    start: int
+    members: list[tuple[bytes, int, int]]  # (id, offset, length)
+    total: int  # bytes to read from start
+    weight: int  # the larger of stored and plaintext sizes
 
 
 class ChunkReader:
@@ -55,8 +67,8 @@ class ChunkReader:
         window: deque = deque()
         in_flight = 0
         for run in self._runs(chunks):
-            window.append((self._pool.submit(self._fetch_run, kind, run), run[4]))
-            in_flight += run[4]
+            window.append((self._pool.submit(self._fetch_run, kind, run), run.weight))
+            in_flight += run.weight
             while in_flight > window_bytes:
                 fut, weight = window.popleft()
                 in_flight -= weight
@@ -64,13 +76,9 @@ class ChunkReader:
         while window:
             yield from window.popleft()[0].result()
 
-    def _runs(self, chunks: Iterable[tuple[bytes, int]]):
-        """Group consecutive chunks that sit back to back in one pack.
-
-        Yields [pack, start, [(id, offset, length)...], total_length, weight]
-        (weight: the larger of stored and plaintext sizes); pack is None for
-        a chunk missing from the index."""
-        run = None
+    def _runs(self, chunks: Iterable[tuple[bytes, int]]) -> Iterator[_Run]:
+        """Group consecutive chunks that sit back to back in one pack."""
+        run: _Run | None = None
         for cid, size in chunks:
             try:
                 pack, offset, length = self.repo.index.lookup(cid)
@@ -78,27 +86,27 @@ class ChunkReader:
                 if run:
                     yield run
                     run = None
-                yield (None, 0, [(cid, 0, 0)], 0, 0)
+                yield _Run(None, 0, [(cid, 0, 0)], 0, 0)
                 continue
             weight = max(length, size)
             if (
                 run
-                and run[0] == pack
-                and run[1] + run[3] == offset
-                and run[3] + length <= MAX_RUN_BYTES
+                and run.pack == pack
+                and run.start + run.total == offset
+                and run.total + length <= MAX_RUN_BYTES
             ):
-                run[2].append((cid, offset, length))
-                run[3] += length
-                run[4] += weight
+                run.members.append((cid, offset, length))
+                run.total += length
+                run.weight += weight
                 continue
             if run:
                 yield run
-            run = [pack, offset, [(cid, offset, length)], length, weight]
+            run = _Run(pack, offset, [(cid, offset, length)], length, weight)
         if run:
             yield run
 
-    def _fetch_run(self, kind: int, run) -> list:
-        pack, start, members, total, _ = run
+    def _fetch_run(self, kind: int, run: _Run) -> list:
+        pack, start, members, total = run.pack, run.start, run.members, run.total
         if pack is None:
             cid = members[0][0]
             return [IntegrityError(f"chunk {cid.hex()[:16]} is missing from the index")]

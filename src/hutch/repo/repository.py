@@ -69,7 +69,7 @@ class Repository:
             raise RepositoryExists(f"a repository already exists at {store.location}")
         repo_id = os.urandom(32)
         key = Key.generate(mode, repo_id)
-        envelope = key.seal(passphrase()) if key.storage else None
+        envelope = key.seal(passphrase()) if key.storage else b""  # no key to keep
         path = None
         if key.storage == "file":
             path = key_file or os.path.join(keys_dir, _keyfile_name(store.location))
@@ -205,7 +205,7 @@ def load_envelope(store: Store, config: RepoConfig, keys_dir: str, key_file: str
     """The sealed key: from the repository or from a key file."""
     if Key(config.mode, config.repo_id).storage == "repo":
         try:
-            return store.get(REPOKEY_NAME)
+            return bytes(store.get(REPOKEY_NAME))
         except ObjectNotFound:
             raise KeyInvalid(
                 "the repository's key is missing; restore it with 'hutch key import'"

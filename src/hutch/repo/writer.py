@@ -70,7 +70,7 @@ class RepoWriter:
         self._wait_uploads(self._in_flight - 1)
         self._uploads.append(self._pool.submit(self._upload, name, data, builder.entries))
 
-    def _upload(self, name: str, data: bytes, entries: list) -> None:
+    def _upload(self, name: str, data: bytearray, entries: list) -> None:
         if self.repo.lock is not None:
             self.repo.lock.check()
         self.repo.store.put(f"packs/{name}", data)

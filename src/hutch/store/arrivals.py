@@ -52,7 +52,7 @@ class Arrival:
         return msgpack.packb({**d, "added": self.added, "removed": self.removed})
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "Arrival | None":
+    def from_bytes(cls, data: bytes | bytearray) -> "Arrival | None":
         """The record, or None if it is not one (never trust a damaged record)."""
         try:
             d = msgpack.unpackb(data)
@@ -88,7 +88,7 @@ class ArrivalStore(StoreWrapper):
         self.bytes_arrived = 0
         self._at_last_archive = 0
 
-    def put(self, name: str, data: bytes, overwrite: bool = False) -> None:
+    def put(self, name: str, data: bytes | bytearray, overwrite: bool = False) -> None:
         namespace, _ = split_name(name)
         if namespace in WITNESSED:
             added = self.bytes_arrived - self._at_last_archive if namespace == "archives" else 0
@@ -109,7 +109,7 @@ class ArrivalStore(StoreWrapper):
                 self._at_last_archive = self.bytes_arrived
 
 
-def _series(namespace: str, data: bytes) -> bytes | None:
+def _series(namespace: str, data: bytes | bytearray) -> bytes | None:
     """The series an archive object publishes (None for other objects, or
     one that does not parse: the server's checks refuse those)."""
     if namespace != "archives":

@@ -23,6 +23,7 @@ Contract:
   Backends whose puts leave nothing behind return an empty list.
 """
 
+import builtins
 import re
 from dataclasses import dataclass
 
@@ -81,13 +82,13 @@ class Store:
         """Whether a store has been created at this location."""
         raise NotImplementedError
 
-    def put(self, name: str, data: bytes, overwrite: bool = False) -> None:
+    def put(self, name: str, data: bytes | bytearray, overwrite: bool = False) -> None:
         raise NotImplementedError
 
-    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
+    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes | bytearray:
         raise NotImplementedError
 
-    def get_many(self, requests: list[tuple[str, int, int | None]]) -> list[bytes]:
+    def get_many(self, requests: list[tuple[str, int, int | None]]) -> list[bytes | bytearray]:
         """Several `get`s at once; remote backends batch them in one round trip."""
         return [self.get(name, offset, length) for name, offset, length in requests]
 
@@ -100,14 +101,16 @@ class Store:
     def list(self, namespace: str) -> list[ObjectInfo]:
         raise NotImplementedError
 
-    def leftovers(self, remove_older_than: float | None = None) -> "list[Leftover]":
+    def leftovers(self, remove_older_than: float | None = None) -> builtins.list[Leftover]:
         """What interrupted puts left behind; see the contract above. This
         default is for backends whose puts are atomic (object stores)."""
         return []
 
-    # How many puts are worth running at once: one where a put is bound by
-    # the disk, more where each one mostly waits out network latency.
-    parallel_puts = 1
+    @property
+    def parallel_puts(self) -> int:
+        """How many puts are worth running at once: one where a put is bound
+        by the disk, more where each one mostly waits out network latency."""
+        return 1
 
     def close(self) -> None:
         """Release what the store holds; the object is unusable afterwards."""

@@ -1,10 +1,12 @@
 """A fault-injecting store wrapper for tests: raise, truncate, flip a byte,
 add latency, by rule (method, name prefix, nth matching call)."""
 
+import builtins
 import time
 from dataclasses import dataclass
 
 from ..errors import StoreError
+from .base import ObjectInfo, Store
 from .wrapper import StoreWrapper
 
 
@@ -32,11 +34,11 @@ class FaultRule:
 
 
 class FaultStore(StoreWrapper):
-    def __init__(self, inner, rules: list[FaultRule]):
+    def __init__(self, inner: Store, rules: list[FaultRule]):
         super().__init__(inner)
         self.rules = rules
 
-    def _apply(self, method: str, name: str, data: bytes | None = None) -> bytes | None:
+    def _apply(self, method: str, name: str, data: bytes | bytearray = b"") -> bytes | bytearray:
         for rule in self.rules:
             if not rule.fires(method, name):
                 continue
@@ -44,31 +46,33 @@ class FaultStore(StoreWrapper):
                 raise InjectedFault(f"injected fault: {method} {name}")
             if rule.action == "latency":
                 time.sleep(rule.seconds)
-            elif rule.action == "truncate" and data is not None:
+            elif rule.action == "truncate":
                 data = data[: len(data) // 2]
             elif rule.action == "flip" and data:
                 i = len(data) // 2
                 data = data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1 :]
         return data
 
-    def put(self, name, data, overwrite=False):
+    def put(self, name: str, data: bytes | bytearray, overwrite: bool = False) -> None:
         data = self._apply("put", name, data)
         self.inner.put(name, data, overwrite)
 
-    def get(self, name, offset=0, length=None):
+    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes | bytearray:
         return self._apply("get", name, self.inner.get(name, offset, length))
 
-    def get_many(self, requests):
+    def get_many(
+        self, requests: builtins.list[tuple[str, int, int | None]]
+    ) -> builtins.list[bytes | bytearray]:
         return [self.get(*r) for r in requests]
 
-    def delete(self, name):
+    def delete(self, name: str) -> None:
         self._apply("delete", name)
         self.inner.delete(name)
 
-    def info(self, name):
+    def info(self, name: str) -> ObjectInfo:
         self._apply("info", name)
         return self.inner.info(name)
 
-    def list(self, namespace):
+    def list(self, namespace: str) -> builtins.list[ObjectInfo]:
         self._apply("list", namespace)
         return self.inner.list(namespace)

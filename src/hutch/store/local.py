@@ -6,6 +6,7 @@ write access next to it) cannot redirect a server's writes outside the
 path it checked.
 """
 
+import builtins
 import errno
 import os
 import shutil
@@ -110,7 +111,7 @@ class LocalStore(Store):
         self.close()
         os.rmdir(self.root)
 
-    def put(self, name: str, data: bytes, overwrite: bool = False) -> None:
+    def put(self, name: str, data: bytes | bytearray, overwrite: bool = False) -> None:
         rel = self._rel(name)
         folder = os.path.dirname(rel)
         try:
@@ -220,7 +221,7 @@ class LocalStore(Store):
                 result.append(ObjectInfo(f"{namespace}/{entry.name}", size))
         return result
 
-    def _folders(self, root: int) -> "list[str]":
+    def _folders(self, root: int) -> builtins.list[str]:
         """Every folder a put writes into, relative to the root."""
         folders = []
         for ns in NAMESPACES:
@@ -231,7 +232,7 @@ class LocalStore(Store):
                 ]
         return folders
 
-    def leftovers(self, remove_older_than: float | None = None) -> "list[Leftover]":
+    def leftovers(self, remove_older_than: float | None = None) -> builtins.list[Leftover]:
         try:
             root = self._root_fd()
         except OSError as e:

@@ -24,11 +24,16 @@ from .wrapper import StoreWrapper
 
 MAX_LOCKS = 4
 MAX_LOCK_SIZE = 4096
-_FIELDS = {"host": str, "pid": int, "since": (int, float), "beat": (int, float)}
-_OPTIONAL = {"exclusive": bool, "who": bytes}
+_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "host": str,
+    "pid": int,
+    "since": (int, float),
+    "beat": (int, float),
+}
+_OPTIONAL: dict[str, type | tuple[type, ...]] = {"exclusive": bool, "who": bytes}
 
 
-def _stamped(data: bytes, since: float, now: float) -> bytes:
+def _stamped(data: bytes | bytearray, since: float, now: float) -> bytes:
     """The lock record `data` with the server's times; UsageError if it is
     not a lock record."""
     try:
@@ -62,7 +67,7 @@ class LockOwnerStore(StoreWrapper):
             raise PermissionDenied(f"permission denied: {what} another client's lock {name}")
         return True
 
-    def put(self, name: str, data: bytes, overwrite: bool = False) -> None:
+    def put(self, name: str, data: bytes | bytearray, overwrite: bool = False) -> None:
         namespace, _ = split_name(name)
         if namespace != "locks":
             self.inner.put(name, data, overwrite)

@@ -1,5 +1,6 @@
 """A store in memory, for tests and for dry runs."""
 
+import builtins
 import threading
 
 from ..errors import ObjectExists, ObjectNotFound, RepositoryExists, StoreError
@@ -32,7 +33,7 @@ class MemoryStore(Store):
             raise StoreError("memory store does not exist")
         return self._objects
 
-    def put(self, name: str, data: bytes, overwrite: bool = False) -> None:
+    def put(self, name: str, data: bytes | bytearray, overwrite: bool = False) -> None:
         split_name(name)
         with self._lock:
             objs = self._objs()
@@ -71,6 +72,6 @@ class MemoryStore(Store):
         with self._lock:
             return [ObjectInfo(n, len(d)) for n, d in self._objs().items() if n.startswith(prefix)]
 
-    def leftovers(self, remove_older_than: float | None = None) -> "list[Leftover]":
+    def leftovers(self, remove_older_than: float | None = None) -> builtins.list[Leftover]:
         self._objs()
         return []  # a put here is one assignment: nothing is ever left behind

@@ -14,6 +14,8 @@ there. The arrival records (`arrivals/`) are the server's own: only a
 client with `all` may write or delete them.
 """
 
+import builtins
+
 from ..errors import PermissionDenied, UsageError
 from .base import Leftover, ObjectInfo, split_name
 from .wrapper import StoreWrapper
@@ -70,7 +72,7 @@ class PermissionStore(StoreWrapper):
             self._deny("deleting the repository", self.location)
         self.inner.destroy()
 
-    def put(self, name: str, data: bytes, overwrite: bool = False) -> None:
+    def put(self, name: str, data: bytes | bytearray, overwrite: bool = False) -> None:
         namespace, _ = split_name(name)
         if namespace == "arrivals" and self.mode != "all":
             self._deny("writing the server's record", name)
@@ -87,7 +89,7 @@ class PermissionStore(StoreWrapper):
         if self.mode == "write-only" and namespace not in _WRITE_ONLY_READABLE:
             self._deny("reading", name)
 
-    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
+    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes | bytearray:
         self._check_read(name)
         return self.inner.get(name, offset, length)
 
@@ -108,7 +110,7 @@ class PermissionStore(StoreWrapper):
     def list(self, namespace: str) -> list[ObjectInfo]:
         return self.inner.list(namespace)
 
-    def leftovers(self, remove_older_than: float | None = None) -> "list[Leftover]":
+    def leftovers(self, remove_older_than: float | None = None) -> builtins.list[Leftover]:
         if remove_older_than is not None and self.mode != "all":
             self._deny("removing the temporary files of interrupted writes in", self.location)
         return self.inner.leftovers(remove_older_than)

@@ -34,7 +34,7 @@ class QuotaStore(StoreWrapper):
                 self._used = sum(i.size for ns in NAMESPACES for i in self.inner.list(ns))
             return self._used
 
-    def put(self, name: str, data: bytes, overwrite: bool = False) -> None:
+    def put(self, name: str, data: bytes | bytearray, overwrite: bool = False) -> None:
         if split_name(name)[0] == "locks":  # small and bounded (lockowner.py)
             self.inner.put(name, data, overwrite)
             return

@@ -17,7 +17,9 @@ Contract notes for this backend:
   (store/retry.py) does, with backoff and a time limit.
 """
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import boto3
 import botocore.config
@@ -142,7 +144,14 @@ class S3Store(Store):
             return StoreUnavailable(f"{where} failed: {e}")
         return StoreError(f"{where} failed: {e}")
 
-    def _request(self, what: str, name: str, method, expect: tuple[str, ...] = (), **kwargs):
+    def _request(
+        self,
+        what: str,
+        name: str,
+        method: Callable[..., Any],
+        expect: tuple[str, ...] = (),
+        **kwargs: Any,
+    ) -> Any:
         """One request; None if it failed with an error code in `expect`."""
         try:
             return method(Bucket=self.bucket, **kwargs)
@@ -208,7 +217,7 @@ class S3Store(Store):
         # The marker goes first: an interrupted destroy leaves no repository,
         # only objects that a new `create` refuses to mix with.
         self._request("deleting", MARKER, self.client.delete_object, Key=self._base + MARKER)
-        keys = []
+        keys: list[str] = []
         paginator = self.client.get_paginator("list_objects_v2")
         try:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=self._base):
@@ -223,8 +232,8 @@ class S3Store(Store):
 
     # -- objects ----------------------------------------------------------
 
-    def put(self, name: str, data: bytes, overwrite: bool = False) -> None:
-        condition = {} if overwrite else {"IfNoneMatch": "*"}
+    def put(self, name: str, data: bytes | bytearray, overwrite: bool = False) -> None:
+        condition: dict[str, Any] = {} if overwrite else {"IfNoneMatch": "*"}
         self._request(
             "writing", name, self.client.put_object, Key=self._key(name), Body=data, **condition
         )
@@ -254,7 +263,7 @@ class S3Store(Store):
             data = data[offset:] if length is None else data[offset : offset + length]
         return data
 
-    def get_many(self, requests: list[tuple[str, int, int | None]]) -> list[bytes]:
+    def get_many(self, requests: list[tuple[str, int, int | None]]) -> list[bytes | bytearray]:
         return list(self._pool.map(lambda r: self.get(*r), requests))
 
     def delete(self, name: str) -> None:

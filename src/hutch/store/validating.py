@@ -27,7 +27,7 @@ def _check_name(name: str) -> str:
 
 
 class ValidatingStore(StoreWrapper):
-    def put(self, name: str, data: bytes, overwrite: bool = False) -> None:
+    def put(self, name: str, data: bytes | bytearray, overwrite: bool = False) -> None:
         namespace = _check_name(name).split("/", 1)[0]
         if namespace in CONTENT_ADDRESSED and content_name(data) != name.split("/", 1)[1]:
             raise ContentMismatch(f"refused {name}: its content does not hash to its name")
@@ -40,7 +40,7 @@ class ValidatingStore(StoreWrapper):
             raise UsageError(f"refused {name}: {e}") from None
         self.inner.put(name, data, overwrite)
 
-    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
+    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes | bytearray:
         return self.inner.get(_check_name(name), offset, length)
 
     def get_many(self, requests):

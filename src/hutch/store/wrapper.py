@@ -1,5 +1,7 @@
 """Base of the store wrappers: passes every call to the store it wraps."""
 
+import builtins
+
 from .base import Leftover, ObjectInfo, Store
 
 
@@ -24,10 +26,10 @@ class StoreWrapper(Store):
     def destroy(self) -> None:
         self.inner.destroy()
 
-    def put(self, name: str, data: bytes, overwrite: bool = False) -> None:
+    def put(self, name: str, data: bytes | bytearray, overwrite: bool = False) -> None:
         self.inner.put(name, data, overwrite)
 
-    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
+    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes | bytearray:
         return self.inner.get(name, offset, length)
 
     def get_many(self, requests):
@@ -42,7 +44,7 @@ class StoreWrapper(Store):
     def list(self, namespace: str) -> list[ObjectInfo]:
         return self.inner.list(namespace)
 
-    def leftovers(self, remove_older_than: float | None = None) -> "list[Leftover]":
+    def leftovers(self, remove_older_than: float | None = None) -> builtins.list[Leftover]:
         return self.inner.leftovers(remove_older_than)
 
     def close(self) -> None:

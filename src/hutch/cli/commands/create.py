@@ -12,7 +12,14 @@ from ...archive.filescache import check_mode as check_files_cache_mode
 from ...chunker import parse_params
 from ...compress import parse_spec
 from ...errors import UsageError
-from ..args import add_command, add_location, add_patterns, build_matcher, exit_code, resolve
+from ..args import (
+    add_command,
+    add_location,
+    add_patterns,
+    build_matcher,
+    exit_code,
+    resolve_archive,
+)
 from ..context import Context
 from ..output import TextReporter, format_size, printable, repository_json
 
@@ -126,7 +133,7 @@ def parse_timestamp(value: str | None) -> str | None:
 
 
 def run(args) -> int:
-    location, name = resolve(args, expand=True)
+    location, name = resolve_archive(args, expand=True)
     options = CreateOptions(
         compression=parse_spec(args.compression),
         chunker_params=parse_params(args.chunker_params),

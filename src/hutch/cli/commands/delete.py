@@ -4,7 +4,7 @@ The space comes back with `hutch compact`, which removes chunks no archive
 references any more."""
 
 from ...repo.archives import ArchiveList
-from ..args import add_command, add_location, resolve
+from ..args import add_command, add_location, resolve_archive
 from ..context import Context
 from ..output import logger
 
@@ -24,7 +24,7 @@ def register(sub, common):
 
 
 def run(args) -> int:
-    location, name = resolve(args)
+    location, name = resolve_archive(args)
     with Context(args).repository(location, lock="shared", reads_only=args.dry_run) as repo:
         archives = ArchiveList(repo, logger.warning)
         plan = [archives.get(n) for n in [name, *args.more]]

@@ -4,11 +4,19 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterable
 
 from ...archive.diff import DiffOptions, ItemDiff, diff_archives, walk_key
 from ...repo.archives import ArchiveList
 from ...repo.reader import ChunkReader
-from ..args import add_command, add_location, add_patterns, path_matcher, report_repaired, resolve
+from ..args import (
+    add_command,
+    add_location,
+    add_patterns,
+    path_matcher,
+    report_repaired,
+    resolve_archive,
+)
 from ..context import Context
 from ..output import logger, printable
 
@@ -42,7 +50,7 @@ def register(sub, common):
 
 
 def run(args) -> int:
-    location, name1 = resolve(args)
+    location, name1 = resolve_archive(args)
     options = DiffOptions(content_only=args.content_only, numeric_ids=args.numeric_ids)
     out = sys.stdout
     ctx = Context(args)
@@ -53,7 +61,7 @@ def run(args) -> int:
         matcher = path_matcher(args)
         reader = ChunkReader(repo)
         try:
-            diffs = diff_archives(reader, old, new, matcher, options)
+            diffs: Iterable[ItemDiff] = diff_archives(reader, old, new, matcher, options)
             if args.sort:
                 diffs = sorted(diffs, key=lambda d: walk_key(d.path))
             for diff in diffs:

@@ -11,7 +11,7 @@ from ..args import (
     exit_code,
     path_matcher,
     report_repaired,
-    resolve,
+    resolve_archive,
 )
 from ..context import Context
 from ..output import TextReporter, logger
@@ -61,7 +61,7 @@ def register(sub, common):
 
 
 def run(args) -> int:
-    location, name = resolve(args)
+    location, name = resolve_archive(args)
     reporter = TextReporter(list_files=args.list, progress=args.progress)
     options = TarExportOptions(tar_format=args.tar_format, strip_components=args.strip_components)
     ctx = Context(args)

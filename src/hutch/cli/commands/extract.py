@@ -11,7 +11,7 @@ from ..args import (
     exit_code,
     path_matcher,
     report_repaired,
-    resolve,
+    resolve_archive,
 )
 from ..context import Context
 from ..output import TextReporter, logger
@@ -49,7 +49,7 @@ def register(sub, common):
 
 
 def run(args) -> int:
-    location, name = resolve(args)
+    location, name = resolve_archive(args)
     reporter = TextReporter(list_files=args.list, progress=args.progress)
     options = ExtractOptions(
         numeric_ids=args.numeric_ids,

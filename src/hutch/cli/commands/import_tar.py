@@ -8,7 +8,7 @@ from ...archive.create import ArchiveCreator, CreateOptions
 from ...archive.tar_import import TarImporter, open_input, scan_link_targets
 from ...chunker import parse_params
 from ...compress import parse_spec
-from ..args import add_command, add_location, exit_code, resolve
+from ..args import add_command, add_location, exit_code, resolve_archive
 from ..context import Context
 from ..output import TextReporter
 from . import create as create_command
@@ -57,7 +57,7 @@ def create_options(args) -> CreateOptions:
 
 
 def run(args) -> int:
-    location, name = resolve(args, expand=True)
+    location, name = resolve_archive(args, expand=True)
     options = create_options(args)
     link_targets = None
     if args.tarfile != "-":

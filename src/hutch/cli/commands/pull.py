@@ -20,7 +20,7 @@ from ...store.permissions import MODES
 from ...terminal import printable
 from ..args import add_command, add_idle_timeout, add_storage_quota
 from ..context import Context
-from ..location import expand_placeholders, resolve
+from ..location import expand_placeholders, resolve_archive
 from ..output import (
     finish_progress_line,
     format_size,
@@ -119,7 +119,7 @@ def run(args) -> int:
             f"invalid client {args.client!r}; write [user@]host[:port] "
             "(a host or user cannot start with '-')"
         )
-    repo_path, name = resolve(args.location, None, "required")
+    repo_path, name = resolve_archive(args.location, None)
     store_root = None
     if repo_path.startswith("s3://"):
         # Object storage that this machine holds the credentials for: the

@@ -1,7 +1,7 @@
 """`hutch rename`: give an archive a new name."""
 
 from ...repo.archives import ArchiveList
-from ..args import add_command, add_location, resolve
+from ..args import add_command, add_location, resolve_archive
 from ..context import Context
 from ..location import expand_placeholders
 from ..output import logger
@@ -17,7 +17,7 @@ def register(sub, common):
 
 
 def run(args) -> int:
-    location, name = resolve(args)
+    location, name = resolve_archive(args)
     with Context(args).repository(location, lock="exclusive") as repo:
         archives = ArchiveList(repo, logger.warning)
         archives.rename(archives.get(name), expand_placeholders(args.newname))

@@ -86,12 +86,17 @@ class Stats:
 
 @dataclass
 class _Pending:
+    """An item on its way into the item stream; a file read in chunks keeps
+    the chunks still being processed (`futures`, in file order) apart from
+    those already stored (`chunks`)."""
+
     item: dict
     status: str
-    futures: list[Future] = field(default_factory=list)
+    futures: deque[Future] = field(default_factory=deque)
     chunks: list | None = None
     st: os.stat_result | None = None
     size: int = 0
+    unsettled: int = 0  # bytes of `futures`
 
 
 def local_timestamp(t: float | None = None) -> str:
@@ -146,21 +151,26 @@ class ArchiveCreator:
             self._queue.popleft()
             self._finish(head)
 
+    def _settle(self, pending: _Pending, limit: int = -1) -> None:
+        """Store the processed chunks of `pending`, oldest first, until no
+        more than `limit` bytes are in flight (-1: all of them)."""
+        assert pending.chunks is not None
+        while pending.futures and self._in_flight > limit:
+            try:
+                chunk_id, size, blob, csize = pending.futures.popleft().result()
+            except Exception as e:
+                # Not the current file's fault: the pipeline itself failed.
+                where = os.fsdecode(pending.item["path"])
+                raise BackupFailed(f"backup failed: {e} (while storing {where})") from e
+            self._in_flight -= size
+            pending.unsettled -= size
+            self._store(chunk_id, blob, csize)
+            pending.chunks.append([chunk_id, size])
+
     def _finish(self, pending: _Pending) -> None:
         item = pending.item
         if pending.futures:
-            chunks = []
-            for fut in pending.futures:
-                try:
-                    chunk_id, size, blob, csize = fut.result()
-                except Exception as e:
-                    # Not the current file's fault: the pipeline itself failed.
-                    where = os.fsdecode(item["path"])
-                    raise BackupFailed(f"backup failed: {e} (while storing {where})") from e
-                self._in_flight -= size
-                self._store(chunk_id, blob, csize)
-                chunks.append([chunk_id, size])
-            pending.chunks = chunks
+            self._settle(pending)
         if pending.chunks is not None:
             item["chunks"] = pending.chunks
             if "hlid" in item:
@@ -284,8 +294,9 @@ class ArchiveCreator:
                     with os.fdopen(fd, "rb", buffering=0, closefd=False) as f:
                         size = self._read_chunks(f, pending, path)
             except OSError:
-                # The file is skipped: forget what of it is already in flight.
-                self._in_flight -= pending.size
+                # The file is skipped: forget what of it is still in flight
+                # (chunks of it already stored stay unreferenced until compact).
+                self._in_flight -= pending.unsettled
                 self.stats.original_size -= pending.size
                 raise
             after = os.fstat(fd)
@@ -349,9 +360,11 @@ class ArchiveCreator:
 
     def _read_chunks(self, f, pending: _Pending, path: bytes) -> int:
         size = 0
+        pending.chunks = []
         for data in self.chunker.chunks_of_file(f):
             size += len(data)
             pending.size = size
+            pending.unsettled += len(data)
             self._in_flight += len(data)
             if self._pool is None:
                 done: Future = Future()
@@ -361,7 +374,10 @@ class ArchiveCreator:
                 pending.futures.append(self._pool.submit(self._process_chunk, data))
             self.stats.original_size += len(data)
             if self._in_flight > WINDOW_BYTES:
+                # Files before this one first; then this file's own chunks,
+                # so that a large file holds no more than the window either.
                 self._drain(WINDOW_BYTES)
+                self._settle(pending, WINDOW_BYTES)
             self.reporter.progress(
                 original_size=self.stats.original_size, nfiles=self.stats.nfiles, path=path
             )

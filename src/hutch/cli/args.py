@@ -2,8 +2,6 @@
 
 import argparse
 
-import shtab
-
 from ..archive.check import repair_note
 from ..archive.patterns import PatternMatcher
 from ..archive.report import Reporter
@@ -41,7 +39,7 @@ def add_location(parser: argparse.ArgumentParser, archive: str) -> None:
         metavar=metavar,
         nargs="?",
         help="repository and archive; with --repo, just the archive name",
-    ).complete = shtab.DIRECTORY  # type: ignore[attr-defined]
+    ).complete_as = "directory"  # type: ignore[attr-defined]
 
 
 def resolve(args, expand: bool = False) -> tuple[str, str | None]:

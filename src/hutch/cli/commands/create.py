@@ -5,8 +5,6 @@ import json
 import os
 import sys
 
-import shtab
-
 from ...archive.create import ArchiveCreator, CreateOptions, local_timestamp
 from ...archive.filescache import check_mode as check_files_cache_mode
 from ...chunker import parse_params
@@ -36,9 +34,7 @@ c/b devices, x excluded, - dry run."""
 def register(sub, common):
     p = add_command(sub, common, "create", HELP)
     add_location(p, "required")
-    p.add_argument(
-        "paths", metavar="PATH", nargs="*", help="paths to back up"
-    ).complete = shtab.FILE  # type: ignore[attr-defined]
+    p.add_argument("paths", metavar="PATH", nargs="*", help="paths to back up").complete_as = "file"  # type: ignore[attr-defined]
     p.add_argument("-n", "--dry-run", action="store_true", help="do not change the repository")
     add_archive_options(p)
     p.add_argument(

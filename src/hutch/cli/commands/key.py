@@ -5,8 +5,6 @@ import html
 import io
 import sys
 
-import segno
-
 from ...crypto.key import Key, keyfile_text, parse_keyfile_text
 from ...crypto.paperkey import join_paper, paper_lines, parse_paper_line
 from ...errors import KeyInvalid, UsageError
@@ -107,6 +105,8 @@ def run_export(args) -> int:
 
 def key_html(repo_id: bytes, envelope: bytes) -> str:
     """A page to print: the key file's text as a QR code, and the paper lines."""
+    import segno  # only here: every command would carry its weight
+
     qr = segno.make(keyfile_text(repo_id, envelope), error="m")
     svg = io.BytesIO()
     qr.save(svg, kind="svg", scale=4, xmldecl=False, svgns=True)

@@ -4,7 +4,6 @@ read-only file system (FUSE); in the background unless told otherwise."""
 import os
 import sys
 
-from ...archive import fusefs
 from ...errors import EXIT_ERROR, HutchError, UsageError
 from ...repo.archives import ArchiveList
 from ..args import (
@@ -67,6 +66,9 @@ def fuse_options(values: list[str]) -> dict:
 
 
 def run(args) -> int:
+    # Imported here: mfusepy loads libfuse, which no other command needs.
+    from ...archive import fusefs
+
     location, name = resolve(args)
     lacking = fusefs.missing()
     if lacking:
@@ -122,6 +124,8 @@ def _daemonize(serve) -> int:
 
 
 def _serve(args, location: str, name: str | None, options: dict, versions: bool, on_mounted) -> int:
+    from ...archive import fusefs
+
     ctx = Context(args)
     rc = 0
     with ctx.repository(location, lock="shared", reads_only=True) as repo:

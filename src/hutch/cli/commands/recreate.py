@@ -3,8 +3,6 @@ chunks compressed anew."""
 
 import json
 
-import shtab
-
 from ...archive.recreate import (
     TEMPORARY_SUFFIX,
     RecreateOptions,
@@ -60,7 +58,7 @@ def register(sub, common) -> None:
     add_location(p, "optional")
     p.add_argument(
         "paths", metavar="PATH", nargs="*", help="keep only these paths"
-    ).complete = shtab.FILE  # type: ignore[attr-defined]
+    ).complete_as = "file"  # type: ignore[attr-defined]
     p.add_argument("-n", "--dry-run", action="store_true", help="only show what would be done")
     p.add_argument("--list", action="store_true", help="name each path that is dropped")
     p.add_argument("--json", action="store_true", help="print the plan (and result) as JSON")

@@ -41,7 +41,10 @@ from .patterns import PatternMatcher
 from .report import Reporter
 from .walk import Walker
 
-WINDOW_BYTES = 32 * 1024 * 1024
+# Bytes read and not yet in a pack. Twice this (32 MiB) made a 1.1 GiB
+# backup's peak RSS 24 MiB larger and was no faster onto disk (about 6% on
+# tmpfs, where a pack write costs nothing and the workers are never idle).
+WINDOW_BYTES = 16 * 1024 * 1024
 MAX_QUEUED_ITEMS = 4096
 # Files up to this size are read in one go and chunked in the calling thread.
 INLINE_MAX = 128 * 1024

@@ -51,3 +51,21 @@ def test_about_fifty_bytes_per_chunk():
     size = sys.getsizeof(idx._table) + sys.getsizeof(idx._recent)
     size += sum(sys.getsizeof(k) + sys.getsizeof(v) for k, v in idx._recent.items())
     assert size / len(idx) < 60, size / len(idx)
+
+
+def test_ids_that_are_not_spread_evenly_are_found(monkeypatch):
+    # Planted entries need not be hashes: long shared prefixes, runs of
+    # neighbours and the ends of the id space must not lead the search astray.
+    monkeypatch.setattr(index_mod, "MERGE_AT", 10)
+    rnd = random.Random(3)
+    skewed = [bytes(24) + rnd.randbytes(8) for _ in range(300)]
+    skewed += [b"\xff" * 31 + bytes([n]) for n in range(200)]
+    skewed += [n.to_bytes(32, "big") for n in range(300)]
+    skewed += _ids(300, seed=4)
+    idx = ChunkIndex()
+    idx.add_pack("p", [(cid, n, 1) for n, cid in enumerate(skewed)])
+    idx._merge()
+    for n, cid in enumerate(skewed):
+        assert idx.lookup(cid) == ("p", n, 1)
+    for absent in [bytes(32), b"\xff" * 32, bytes(24) + b"\x01" * 8, *_ids(50, seed=5)]:
+        assert (absent in idx) == (absent in skewed)

@@ -21,8 +21,13 @@ from ..workers import count as worker_count
 from .index import all_locations
 from .repository import Repository
 
-WINDOW_BYTES = 32 * 1024 * 1024
-MAX_RUN_BYTES = 8 * 1024 * 1024
+# Read ahead and the largest read, for a local folder; stores that take
+# several puts at once (`Store.parallel_puts`: through serve, object
+# storage) wait out latency on every request, and get as many times more.
+# Locally, 16 MiB in runs of 4 MiB restored the 1.1 GiB mixed corpus and
+# 200,000 small files as fast as 32 in runs of 8, in 11 and 27 MiB less.
+WINDOW_BYTES = 16 * 1024 * 1024
+MAX_RUN_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -42,6 +47,9 @@ class ChunkReader:
         # Two more than the workers: fetches wait on I/O as much as on the CPU.
         self._pool = ThreadPoolExecutor(max_workers=threads or worker_count() + 2)
         self._elsewhere: dict[bytes, list] | None = None
+        requests = max(1, repo.store.parallel_puts)
+        self._window = WINDOW_BYTES * requests
+        self._max_run = MAX_RUN_BYTES * requests
         self._elsewhere_lock = threading.Lock()
 
     def get(self, kind: int, chunk_id: bytes) -> bytes:
@@ -51,21 +59,23 @@ class ChunkReader:
         return result
 
     def iter_get(
-        self, kind: int, chunk_ids: Iterable[bytes], window: int = WINDOW_BYTES
+        self, kind: int, chunk_ids: Iterable[bytes], window: int | None = None
     ) -> Iterator[bytes | HutchError]:
         """Plaintexts of `chunk_ids` in order; a chunk that cannot be read
         yields its error instead, so the caller can name what it damages.
-        About `window` bytes are read ahead."""
+        About `window` bytes are read ahead (default: the store's)."""
         return self.iter_get_sized(kind, ((cid, 0) for cid in chunk_ids), window)
 
     def iter_get_sized(
-        self, kind: int, chunks: Iterable[tuple[bytes, int]], window_bytes: int = WINDOW_BYTES
+        self, kind: int, chunks: Iterable[tuple[bytes, int]], window_bytes: int | None = None
     ) -> Iterator[bytes | HutchError]:
         """Like `iter_get`, for (id, plaintext size) pairs: the sizes (where
         known) bound what is read ahead, so well-compressed data does not
         pile up in memory."""
         window: deque = deque()
         in_flight = 0
+        if window_bytes is None:
+            window_bytes = self._window
         for run in self._runs(chunks):
             window.append((self._pool.submit(self._fetch_run, kind, run), run.weight))
             in_flight += run.weight
@@ -93,7 +103,7 @@ class ChunkReader:
                 run
                 and run.pack == pack
                 and run.start + run.total == offset
-                and run.total + length <= MAX_RUN_BYTES
+                and run.total + length <= self._max_run
             ):
                 run.members.append((cid, offset, length))
                 run.total += length

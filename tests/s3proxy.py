@@ -26,7 +26,9 @@ class ProxyRule:
     # "403" | "500" | "503" | "slow" (answer after `seconds`) |
     # "stall" (answer nothing for `seconds`, then close) |
     # "drop" (close without passing the request on) | "drop-after" (pass it
-    # on, then close without the answer) | "cut" (half the answer, then close)
+    # on, then close without the answer) | "cut" (half the answer, then close) |
+    # "unconditional" (a refused conditional write answered as done, as by a
+    # service that ignores If-None-Match)
     action: str = "503"
     seconds: float = 0.0
     seen: int = 0
@@ -76,6 +78,8 @@ class FaultProxy:
                 if action == "drop-after":
                     self.close_connection = True
                     return
+                if action == "unconditional" and status == 412:
+                    status, headers, data = 200, [("ETag", '"unconditional"')], b""
                 # A HEAD answer's length is the object's, not the (empty) body's.
                 keep = ("content-length",) if self.command == "HEAD" else ()
                 self.send_response(status)

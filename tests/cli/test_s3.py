@@ -173,3 +173,19 @@ def test_s3_server_killed_during_backup(hutch, tmp_path, tree, monkeypatch):
         hutch("check", url, check=0)
     finally:
         server.stop()
+
+
+def test_init_says_when_the_service_ignores_conditional_writes(hutch, s3, monkeypatch):
+    proxy = FaultProxy(s3.port)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
+    try:
+        r = hutch("init", "-e", "repokey", s3.url("honest"), check=0)
+        assert "conditional" not in r.err
+        proxy.rules[:] = [ProxyRule("PUT", "/hutch-store", nth=2, action="unconditional")]
+        careless = s3.url("careless")
+        r = hutch("init", "-e", "repokey", careless, check=1)
+        assert_clean_error(r, "ignores conditional writes", "--store-root", "own bucket")
+        assert proxy.fired() == 1
+        assert hutch("list", careless, check=0).out == ""
+    finally:
+        proxy.stop()

@@ -112,6 +112,13 @@ class Store:
         by the disk, more where each one mostly waits out network latency."""
         return 1
 
+    @property
+    def write_once_enforced(self) -> bool:
+        """Whether a put without `overwrite` is refused where the object
+        exists. Only object storage can say no: a service that ignores
+        conditional writes (If-None-Match), as `create` finds out."""
+        return True
+
     def close(self) -> None:
         """Release what the store holds; the object is unusable afterwards."""
 

@@ -81,6 +81,7 @@ def make_client(timeout: float):
 
 class S3Store(Store):
     parallel_puts = 3  # each PUT waits out the network's latency
+    write_once_enforced = True  # until `create` finds the service ignores If-None-Match
 
     def __init__(self, bucket: str, prefix: str = "", timeout: float = 60.0, client=None):
         self.bucket = bucket
@@ -199,6 +200,23 @@ class S3Store(Store):
             )
         except ObjectExists as e:
             raise RepositoryExists(f"a repository already exists at {self.location}") from e
+        # The same bytes again, on the same condition: a service that
+        # honours If-None-Match refuses; one that ignores it replaces the
+        # marker with itself, which harms nothing and tells us.
+        try:
+            self._request(
+                "writing",
+                MARKER,
+                self.client.put_object,
+                Key=self._base + MARKER,
+                Body=_MARKER_TEXT,
+                IfNoneMatch="*",
+            )
+        except ObjectExists:
+            return
+        except StoreError:
+            return  # no answer, so no finding: the repository itself is made
+        self.write_once_enforced = False
 
     def _create_bucket(self) -> None:
         region = self.client.meta.region_name

@@ -17,6 +17,10 @@ class StoreWrapper(Store):
     def parallel_puts(self) -> int:
         return self.inner.parallel_puts
 
+    @property
+    def write_once_enforced(self) -> bool:
+        return self.inner.write_once_enforced
+
     def exists(self) -> bool:
         return self.inner.exists()
 

@@ -1,6 +1,7 @@
 """`hutch repo-create` (alias `init`): make a new, empty repository."""
 
 from ...crypto.key import MODES
+from ...errors import EXIT_OK, EXIT_WARNING
 from ...repo.repository import Repository
 from ..args import add_command, add_location, resolve
 from ..context import Context
@@ -33,8 +34,9 @@ def register(sub, common):
 def run(args) -> int:
     location, _ = resolve(args)
     ctx = Context(args)
+    store = ctx.store(location)
     repo = Repository.create(
-        ctx.store(location),
+        store,
         args.encryption,
         PassphraseSource(confirm=True),
         ctx.dirs.keys,
@@ -46,4 +48,12 @@ def run(args) -> int:
         logger.warning("The key is in a file on this machine. Back it up: 'hutch key export'.")
     elif repo.key.storage == "repo":
         logger.info("The key is in the repository, protected by your passphrase.")
-    return 0
+    if not store.write_once_enforced:
+        logger.warning(
+            f"{store.location} ignores conditional writes (If-None-Match): an object can be "
+            "replaced there. hutch never does that itself, but give clients that back up "
+            "through 'hutch serve --store-root' with restricted permissions their own bucket "
+            "or prefix (README: Write once)."
+        )
+        return EXIT_WARNING
+    return EXIT_OK

@@ -190,33 +190,29 @@ class S3Store(Store):
                 f"{self.location} is not empty; choose an empty or new prefix for the repository"
             )
         try:
-            self._request(
-                "writing",
-                MARKER,
-                self.client.put_object,
-                Key=self._base + MARKER,
-                Body=_MARKER_TEXT,
-                IfNoneMatch="*",
-            )
+            self._put_marker()
         except ObjectExists as e:
             raise RepositoryExists(f"a repository already exists at {self.location}") from e
         # The same bytes again, on the same condition: a service that
         # honours If-None-Match refuses; one that ignores it replaces the
         # marker with itself, which harms nothing and tells us.
         try:
-            self._request(
-                "writing",
-                MARKER,
-                self.client.put_object,
-                Key=self._base + MARKER,
-                Body=_MARKER_TEXT,
-                IfNoneMatch="*",
-            )
+            self._put_marker()
         except ObjectExists:
             return
         except StoreError:
             return  # no answer, so no finding: the repository itself is made
         self.write_once_enforced = False
+
+    def _put_marker(self) -> None:
+        self._request(
+            "writing",
+            MARKER,
+            self.client.put_object,
+            Key=self._base + MARKER,
+            Body=_MARKER_TEXT,
+            IfNoneMatch="*",
+        )
 
     def _create_bucket(self) -> None:
         region = self.client.meta.region_name

@@ -84,3 +84,28 @@ def test_ids_that_are_not_spread_evenly_are_found(monkeypatch):
         assert idx.lookup(cid) == ("p", n, 1)
     for absent in [bytes(32), b"\xff" * 32, bytes(24) + b"\x01" * 8, *_ids(50, seed=5)]:
         assert (absent in idx) == (absent in skewed)
+
+
+def test_a_lookup_keeps_its_table_when_a_merge_replaces_it(monkeypatch):
+    # The upload thread merges while other threads look chunks up: a place
+    # found in one table must not be read in the next one.
+    monkeypatch.setattr(index_mod, "MERGE_AT", 1)
+    ids = _ids(400, seed=7)
+    idx = ChunkIndex()
+    idx.add_pack("first", [(cid, n, 1) for n, cid in enumerate(ids[:200])])
+    idx._merge()
+    real_locate = index_mod._locate
+
+    merged = []
+
+    def locate_then_merge(table, chunk_id, lo=0):
+        found = real_locate(table, chunk_id, lo)
+        if not merged:
+            merged.append(True)
+            idx._merge()  # as if another thread merged right now
+        return found
+
+    idx._recent = {cid: (0, 1000 + n, 2) for n, cid in enumerate(ids[200:])}
+    monkeypatch.setattr(index_mod, "_locate", locate_then_merge)
+    assert idx.lookup(ids[150]) == ("first", 150, 1)
+    assert merged and not idx._recent and len(idx) == 400

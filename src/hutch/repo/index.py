@@ -50,43 +50,10 @@ class ChunkIndex:
         self._table = b""
         self._recent: dict[bytes, tuple[int, int, int]] = {}
 
-    def _locate(self, chunk_id: bytes, lo: int = 0) -> tuple[int, bool]:
-        """Where `chunk_id`'s record is in the table (searching from record
-        `lo` on), or where it would go; and whether it is there."""
-        # Ids are keyed hashes, spread evenly: the first probes guess the
-        # place from the id's leading bytes (interpolation: 200,000 lookups
-        # in 300,000 ids took 45% less time than by halving alone), then
-        # halving takes over, so a table skewed by planted ids costs at most
-        # a few probes more than a bisection.
-        table = self._table
-        size = _RECORD.size
-        hi = len(table) // size
-        target = int.from_bytes(chunk_id[:8], "big")
-        # Leading bytes of the records just outside [lo, hi).
-        low_key = int.from_bytes(table[(lo - 1) * size : (lo - 1) * size + 8], "big") if lo else 0
-        high_key = 1 << 64
-        guesses = _GUESSES
-        while lo < hi:
-            if guesses and high_key > low_key:
-                guesses -= 1
-                mid = min(lo + (target - low_key) * (hi - lo) // (high_key - low_key), hi - 1)
-            else:
-                mid = (lo + hi) // 2
-            start = mid * size
-            key = table[start : start + 32]
-            if key < chunk_id:
-                lo = mid + 1
-                low_key = int.from_bytes(key[:8], "big")
-            elif key > chunk_id:
-                hi = mid
-                high_key = int.from_bytes(key[:8], "big")
-            else:
-                return mid, True
-        return lo, False
-
     def _find(self, chunk_id: bytes) -> tuple[int, int, int] | None:
-        at, found = self._locate(chunk_id)
-        return _RECORD.unpack_from(self._table, at * _RECORD.size)[1:] if found else None
+        table = self._table
+        at, found = _locate(table, chunk_id)
+        return _RECORD.unpack_from(table, at * _RECORD.size)[1:] if found else None
 
     def _get(self, chunk_id: bytes) -> tuple[int, int, int] | None:
         found = self._recent.get(chunk_id)
@@ -119,17 +86,17 @@ class ChunkIndex:
         if not self._recent:
             return
         new = sorted(_RECORD.pack(i, *v) for i, v in self._recent.items())
-        old = memoryview(self._table)
+        table = self._table
         size = _RECORD.size
         parts: list = []
         done = 0  # records of the old table already placed
-        for record in new:
-            at, _ = self._locate(record[:32], done)
-            parts += (old[done * size : at * size], record)
-            done = at
-        parts.append(old[done * size :])
-        self._table = b"".join(parts)
-        old.release()
+        with memoryview(table) as old:
+            for record in new:
+                at, _ = _locate(table, record[:32], done)
+                parts += (old[done * size : at * size], record)
+                done = at
+            parts.append(old[done * size :])
+            self._table = b"".join(parts)
         self._recent = {}
 
     def lookup(self, chunk_id: bytes) -> tuple[str, int, int]:
@@ -164,6 +131,42 @@ class ChunkIndex:
             raise ValueError("chunk index records are cut short")
         idx._table = records
         return idx
+
+
+def _locate(table: bytes, chunk_id: bytes, lo: int = 0) -> tuple[int, bool]:
+    """Where `chunk_id`'s record is in `table` (searching from record `lo`
+    on), or where it would go; and whether it is there. The table is passed
+    in, not read from the index: a merge in another thread may replace the
+    index's table while a caller still works with the place found."""
+    # Ids are keyed hashes, spread evenly: the first probes guess the
+    # place from the id's leading bytes (interpolation: 200,000 lookups
+    # in 300,000 ids took 45% less time than by halving alone), then
+    # halving takes over, so a table skewed by planted ids costs at most
+    # a few probes more than a bisection.
+    size = _RECORD.size
+    hi = len(table) // size
+    target = int.from_bytes(chunk_id[:8], "big")
+    # Leading bytes of the records just outside [lo, hi).
+    low_key = int.from_bytes(table[(lo - 1) * size : (lo - 1) * size + 8], "big") if lo else 0
+    high_key = 1 << 64
+    guesses = _GUESSES
+    while lo < hi:
+        if guesses and high_key > low_key:
+            guesses -= 1
+            mid = min(lo + (target - low_key) * (hi - lo) // (high_key - low_key), hi - 1)
+        else:
+            mid = (lo + hi) // 2
+        start = mid * size
+        key = table[start : start + 32]
+        if key < chunk_id:
+            lo = mid + 1
+            low_key = int.from_bytes(key[:8], "big")
+        elif key > chunk_id:
+            hi = mid
+            high_key = int.from_bytes(key[:8], "big")
+        else:
+            return mid, True
+    return lo, False
 
 
 def write_segment(store: Store, cipher: ObjectCipher, packs: dict[str, list]) -> str:

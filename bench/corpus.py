@@ -20,6 +20,7 @@ import math
 import os
 import random
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -78,17 +79,25 @@ def default_spec(small: bool, corpus_mib: int | None) -> Spec:
 
 def ensure(base: Path, spec: Spec, log=print) -> Path:
     """Return the corpus directory for spec, generating it first if needed."""
-    root = base / spec.name
+
+    def write(data: Path) -> None:
+        _write_small_files(data / "src", spec)
+        _write_large_files(data / "large", spec)
+
+    return generated(base / spec.name, asdict(spec), write, log)
+
+
+def generated(root: Path, spec: dict, write: Callable[[Path], None], log=print) -> Path:
+    """`root`, with `write(root / "data")` run first unless a corpus of the
+    same spec is there already (its MANIFEST.json says so)."""
     manifest = root / "MANIFEST.json"
-    if manifest.exists() and json.loads(manifest.read_text()).get("spec") == asdict(spec):
+    if manifest.exists() and json.loads(manifest.read_text()).get("spec") == spec:
         return root
     if root.exists():
         shutil.rmtree(root)
-    log(f"generating corpus {spec.name} in {root} (one-off, cached afterwards)")
-    data = root / "data"
-    _write_small_files(data / "src", spec)
-    _write_large_files(data / "large", spec)
-    manifest.write_text(json.dumps({"spec": asdict(spec)}, indent=2) + "\n")
+    log(f"generating corpus {root.name} in {root} (one-off, cached afterwards)")
+    write(root / "data")
+    manifest.write_text(json.dumps({"spec": spec}, indent=2) + "\n")
     return root
 
 

@@ -12,11 +12,11 @@ only when missing or when its settings change. Layout::
 
 from __future__ import annotations
 
-import json
 import os
 import random
-import shutil
 from pathlib import Path
+
+import corpus
 
 SEED = 20261130
 FORMAT = 1
@@ -35,16 +35,9 @@ def name(count: int) -> str:
 
 def ensure(base: Path, count: int, log=print) -> Path:
     """The corpus root for `count` files (its data/ is what is backed up)."""
-    root = base / name(count)
-    manifest = root / "MANIFEST.json"
-    if manifest.exists() and json.loads(manifest.read_text()).get("spec") == spec(count):
-        return root
-    if root.exists():
-        shutil.rmtree(root)
-    log(f"generating corpus {name(count)} in {root} (one-off, cached afterwards)")
-    write_files(root / "data", count)
-    manifest.write_text(json.dumps({"spec": spec(count)}, indent=2) + "\n")
-    return root
+    return corpus.generated(
+        base / name(count), spec(count), lambda data: write_files(data, count), log
+    )
 
 
 def _text_pool(rng: random.Random) -> bytes:

@@ -61,17 +61,7 @@ def make_hutch(work: Path, source: Path, sshd=None) -> Tool:
     }
     if sshd:
         env["HUTCH_RSH"] = sshd.rsh
-    cmd = exe or "hutch"
-    return Tool(
-        name=name,
-        exe=exe,
-        env=_env(env),
-        repo=repo,
-        init=[cmd, "init", "-e", "repokey", repo],
-        create=lambda a: [cmd, "create", f"{repo}::{a}", source.name],
-        extract=lambda a: [cmd, "extract", f"{repo}::{a}"],
-        list=lambda a: [cmd, "list", f"{repo}::{a}"],
-    )
+    return _archive_tool(name, exe or "hutch", exe, env, repo, source)
 
 
 def make_borg(work: Path, source: Path, sshd=None) -> Tool:
@@ -82,14 +72,27 @@ def make_borg(work: Path, source: Path, sshd=None) -> Tool:
     env = {"BORG_PASSPHRASE": PASSPHRASE, "BORG_BASE_DIR": str(work / f"home-{name}")}
     if sshd:
         env["BORG_RSH"] = sshd.rsh
-    cmd = exe or "borg"
+    return _archive_tool(name, exe or "borg", exe, env, repo, source, ["-C", "lz4"])
+
+
+def _archive_tool(
+    name: str,
+    cmd: str,
+    exe: str | None,
+    env: dict[str, str],
+    repo: str,
+    source: Path,
+    create_options: list[str] | None = None,
+) -> Tool:
+    """hutch and borg, which share borg's command line (REPO::ARCHIVE)."""
+    options = create_options or []
     return Tool(
         name=name,
         exe=exe,
         env=_env(env),
         repo=repo,
         init=[cmd, "init", "-e", "repokey", repo],
-        create=lambda a: [cmd, "create", "-C", "lz4", f"{repo}::{a}", source.name],
+        create=lambda a: [cmd, "create", *options, f"{repo}::{a}", source.name],
         extract=lambda a: [cmd, "extract", f"{repo}::{a}"],
         list=lambda a: [cmd, "list", f"{repo}::{a}"],
     )

@@ -7,7 +7,7 @@ from ...archive.references import plan_compaction
 from ...errors import UsageError
 from ...repo.access import require_delete_permission
 from ...repo.compact import DEFAULT_THRESHOLD, CompactPlan, execute_compact
-from ...repo.keyless import execute_keyless_compact, plan_keyless_compact
+from ...repo.keyless import KeylessPlan, execute_keyless_compact, plan_keyless_compact
 from ...repo.leftovers import LEFTOVER_AGE, remove_stale, stale
 from ...repo.leftovers import describe as describe_leftovers
 from ..args import add_command, add_location, resolve
@@ -76,16 +76,7 @@ def run_keyless(args, location: str) -> int:
             "repository": {"location": store.location},
             "compact": {"dry_run": args.dry_run, "keyless": True, "plan": keyless_json(plan)},
         }
-        lines = []
-        if plan.deleted_archives:
-            lines.append(f"remove {len(plan.deleted_archives)} deleted archive(s) for good")
-        if plan.drop:
-            lines.append(
-                f"delete {len(plan.drop)} pack(s) that hold nothing in use "
-                f"({format_size(plan.drop_bytes)})"
-            )
-        if plan.refs:
-            lines.append(f"delete {len(plan.refs)} reference list(s) no archive uses")
+        lines = removals(plan)
         for pack, why in sorted(plan.unreadable.items()):
             lines.append(f"leave pack {pack[:16]} alone: its id list cannot be read ({why})")
         if args.dry_run and (leftovers := stale(store)):
@@ -120,12 +111,19 @@ def run_keyless(args, location: str) -> int:
     return 0
 
 
-def keyless_json(plan) -> dict:
+def removals_json(plan: CompactPlan | KeylessPlan) -> dict:
+    """What both plans remove whole: deleted archives, unused packs and reference lists."""
     return {
         "deleted_archives": len(plan.deleted_archives),
         "drop_packs": len(plan.drop),
         "drop_bytes": plan.drop_bytes,
         "unused_reference_lists": len(plan.refs),
+    }
+
+
+def keyless_json(plan: KeylessPlan) -> dict:
+    return {
+        **removals_json(plan),
         "partly_unused_packs": len(plan.partial),
         "unreadable_packs": plan.unreadable,
         "live_chunks": plan.live_chunks,
@@ -134,10 +132,7 @@ def keyless_json(plan) -> dict:
 
 def plan_json(plan: CompactPlan) -> dict:
     return {
-        "deleted_archives": len(plan.deleted_archives),
-        "drop_packs": len(plan.drop),
-        "drop_bytes": plan.drop_bytes,
-        "unused_reference_lists": len(plan.refs),
+        **removals_json(plan),
         "rewrite_packs": [
             {"pack": r.pack, "size": r.size, "unused_share": r.unused_share} for r in plan.rewrite
         ],
@@ -149,7 +144,8 @@ def plan_json(plan: CompactPlan) -> dict:
     }
 
 
-def describe(plan: CompactPlan) -> list[str]:
+def removals(plan: CompactPlan | KeylessPlan) -> list[str]:
+    """The plan's whole removals, as lines of the dry run."""
     lines = []
     if plan.deleted_archives:
         lines.append(f"remove {len(plan.deleted_archives)} deleted archive(s) for good")
@@ -160,6 +156,11 @@ def describe(plan: CompactPlan) -> list[str]:
             f"delete {len(plan.drop)} pack(s) that hold nothing in use "
             f"({format_size(plan.drop_bytes)})"
         )
+    return lines
+
+
+def describe(plan: CompactPlan) -> list[str]:
+    lines = removals(plan)
     for rewrite in plan.rewrite:
         lines.append(
             f"rewrite pack {rewrite.pack[:16]} ({format_size(rewrite.size)}, "

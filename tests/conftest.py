@@ -214,6 +214,17 @@ def make_tree(root) -> str:
     return root
 
 
+def random_tree(root, files: dict[str, int], common: bytes = b"") -> None:
+    """A new folder of files of random bytes (name -> size), and `common` as common.bin."""
+    os.makedirs(root)
+    for name, size in files.items():
+        with open(os.path.join(root, name), "wb") as f:
+            f.write(os.urandom(size))
+    if common:
+        with open(os.path.join(root, "common.bin"), "wb") as f:
+            f.write(common)
+
+
 @pytest.fixture
 def tree(tmp_path):
     return make_tree(tmp_path / "tree")

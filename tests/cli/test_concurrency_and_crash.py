@@ -8,17 +8,7 @@ import signal
 import subprocess
 import time
 
-from ..conftest import HUTCH, snapshot
-
-
-def _random_tree(root, files: dict[str, int], common: bytes = b"") -> None:
-    os.makedirs(root)
-    for name, size in files.items():
-        with open(os.path.join(root, name), "wb") as f:
-            f.write(os.urandom(size))
-    if common:
-        with open(os.path.join(root, "common.bin"), "wb") as f:
-            f.write(common)
+from ..conftest import HUTCH, random_tree, snapshot
 
 
 def test_concurrent_creates_all_succeed(hutch, repo, tmp_path):
@@ -26,7 +16,7 @@ def test_concurrent_creates_all_succeed(hutch, repo, tmp_path):
     trees = []
     for i in range(3):
         root = tmp_path / f"tree-{i}"
-        _random_tree(root, {f"own-{j}.bin": 6 * 1024 * 1024 + j for j in range(4)}, common)
+        random_tree(root, {f"own-{j}.bin": 6 * 1024 * 1024 + j for j in range(4)}, common)
         trees.append(root)
     procs = [
         subprocess.Popen(
@@ -78,7 +68,7 @@ def test_kill_9_during_create(hutch, repo, tmp_path, tree):
     hutch("create", f"{repo}::before", ".", cwd=tree, check=0)
     data = tmp_path / "data"
     files = {f"part-{i}.bin": 16 * 1024 * 1024 for i in range(8)}
-    _random_tree(data, files)
+    random_tree(data, files)
     total = sum(files.values())
     packs_before = _packs(repo)
     # Kill after 0.3 s (opening, walking), after 1 s (chunks in flight), and

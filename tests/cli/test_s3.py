@@ -7,7 +7,7 @@ import time
 
 import msgpack
 
-from ..conftest import HUTCH, assert_clean_error, snapshot
+from ..conftest import HUTCH, assert_clean_error, random_tree, snapshot
 from ..s3proxy import FaultProxy, ProxyRule
 from ..s3server import BUCKET, SeaweedS3
 
@@ -49,10 +49,7 @@ def test_two_clients_back_up_into_one_prefix_at_once(hutch, s3, tmp_path):
     trees = []
     for i in range(2):
         root = tmp_path / f"client-{i}"
-        root.mkdir()
-        for j in range(3):
-            (root / f"own-{j}.bin").write_bytes(os.urandom(7 * 1024 * 1024 + j))
-        (root / "common.bin").write_bytes(common)
+        random_tree(root, {f"own-{j}.bin": 7 * 1024 * 1024 + j for j in range(3)}, common)
         trees.append(root)
     procs = [
         subprocess.Popen(

@@ -1,6 +1,7 @@
 """The files cache: which files count as unchanged under each mode."""
 
 import time
+import tracemalloc
 from types import SimpleNamespace
 
 import pytest
@@ -35,7 +36,7 @@ def test_modes_compare_what_they_name(tmp_path):
     folder = CacheDir(str(tmp_path / "cache"))
     cache = FilesCache(folder, "files-x", "ctime,size,inode", KEY)
     assert cache.lookup(b"f", _stat()) is None and not cache.knows(b"f")
-    cache.remember(b"f", _stat(), [[CID, 4]], time.time_ns())
+    cache.remember(b"f", _stat(), [[CID, 4]], time.time_ns(), False)
     cache.save()
     changes = {
         "same": {},
@@ -59,30 +60,30 @@ def test_modes_compare_what_they_name(tmp_path):
             assert (found is not None) == (what in unchanged), (mode, what)
             assert loaded.knows(b"f") == (mode != "disabled")
             if found is not None:
-                assert found == [[CID, 4]]
+                assert found.chunks == [[CID, 4]]
 
 
 def test_recent_files_are_not_remembered(tmp_path):
     cache = FilesCache(CacheDir(str(tmp_path)), "files-x", "ctime,size,inode", KEY)
     now = time.time_ns()
-    cache.remember(b"f", _stat(st_mtime_ns=now, st_ctime_ns=now), [[CID, 4]], now)
+    cache.remember(b"f", _stat(st_mtime_ns=now, st_ctime_ns=now), [[CID, 4]], now, False)
     assert not cache.knows(b"f")
 
 
 def test_a_new_series_starts_from_the_latest_cache(tmp_path):
     folder = CacheDir(str(tmp_path))
     cache = FilesCache(folder, "files-a", "ctime,size,inode", KEY)
-    cache.remember(b"f", _stat(), [[CID, 4]], time.time_ns())
+    cache.remember(b"f", _stat(), [[CID, 4]], time.time_ns(), False)
     cache.save()
     other = FilesCache(folder, "files-b", "ctime,size,inode", KEY)
-    assert other.lookup(b"f", _stat()) == [[CID, 4]]
+    assert other.lookup(b"f", _stat()).chunks == [[CID, 4]]
 
 
 def test_damaged_cache_starts_over(tmp_path):
     path = str(tmp_path / "files-x")
     folder = CacheDir(str(tmp_path))
     cache = FilesCache(folder, "files-x", "ctime,size,inode", KEY)
-    cache.remember(b"f", _stat(), [[CID, 4]], time.time_ns())
+    cache.remember(b"f", _stat(), [[CID, 4]], time.time_ns(), False)
     cache.save()
     data = open(path, "rb").read()
     for i in range(len(data)):
@@ -97,15 +98,52 @@ def test_many_files_round_trip_and_replace(tmp_path):
     cache = FilesCache(folder, "files-x", "ctime,size,inode", KEY)
     chunks = {i: [[bytes([i % 256]) * 32, i], [bytes(32), 7]][: 1 + i % 2] for i in range(3000)}
     for i, cl in chunks.items():
-        cache.remember(b"f%d" % i, _stat(st_ino=i), cl, time.time_ns())
+        cache.remember(b"f%d" % i, _stat(st_ino=i), cl, time.time_ns(), False)
     cache.save()
     again = FilesCache(folder, "files-x", "ctime,size,inode", KEY)
     for i, cl in chunks.items():
-        assert again.lookup(b"f%d" % i, _stat(st_ino=i)) == cl
+        assert again.lookup(b"f%d" % i, _stat(st_ino=i)).chunks == cl
     # A file backed up again replaces its entry; the others are kept.
-    again.remember(b"f5", _stat(st_ino=5, st_size=9), [[CID, 9]], time.time_ns())
+    again.remember(b"f5", _stat(st_ino=5, st_size=9), [[CID, 9]], time.time_ns(), False)
     again.save()
     third = FilesCache(folder, "files-x", "ctime,size,inode", KEY)
-    assert third.lookup(b"f5", _stat(st_ino=5, st_size=9)) == [[CID, 9]]
+    assert third.lookup(b"f5", _stat(st_ino=5, st_size=9)).chunks == [[CID, 9]]
     assert third.lookup(b"f5", _stat(st_ino=5)) is None
-    assert third.lookup(b"f6", _stat(st_ino=6)) == chunks[6]
+    assert third.lookup(b"f6", _stat(st_ino=6)).chunks == chunks[6]
+
+
+def test_bare_is_trusted_only_where_ctimes_are_compared(tmp_path):
+    folder = CacheDir(str(tmp_path))
+    cache = FilesCache(folder, "files-x", "ctime,size,inode", KEY)
+    cache.remember(b"bare", _stat(), [[CID, 4]], time.time_ns(), True)
+    cache.remember(b"dressed", _stat(), [[CID, 4]], time.time_ns(), False)
+    cache.save()
+    for mode, trusted in (
+        ("ctime,size,inode", True),
+        ("ctime,size", True),
+        ("mtime,size,inode", False),
+        ("mtime,size", False),
+    ):
+        loaded = FilesCache(folder, "files-x", mode, KEY)
+        assert loaded.lookup(b"bare", _stat()).bare == trusted, mode
+        assert not loaded.lookup(b"dressed", _stat()).bare, mode
+
+
+def test_at_most_a_hundred_bytes_per_file_of_one_chunk(tmp_path):
+    """The bound the README states, for a loaded cache of 50,000 files."""
+    folder = CacheDir(str(tmp_path))
+    cache = FilesCache(folder, "files-x", "ctime,size,inode", KEY)
+    count = 50_000
+    for i in range(count):
+        cache.remember(b"f%d" % i, _stat(st_ino=i), [[CID, 4]], time.time_ns(), True)
+    cache.save()
+    del cache
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        loaded = FilesCache(folder, "files-x", "ctime,size,inode", KEY)
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert loaded.lookup(b"f7", _stat(st_ino=7)).bare
+    assert held <= 100 * count, held / count

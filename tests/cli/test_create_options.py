@@ -207,6 +207,41 @@ def test_files_cache_unchanged_modified_added(hutch, repo, project):
     assert third["home/u/doc.txt"] == "U"
 
 
+def test_unchanged_files_keep_their_xattrs_acls_and_flags(hutch, repo, tmp_path):
+    """An unchanged file's metadata comes from the files cache only where the
+    file had none: the others are read again, and setting any moves the ctime."""
+    root = tmp_path / "meta"
+    root.mkdir()
+    for name in ("bare", "xattr", "acl", "flag"):
+        _write(root, name, name.encode())
+    os.setxattr(root / "xattr", "user.k", b"v")
+    subprocess.run(["setfacl", "-m", "u:nobody:r", root / "acl"], check=True)
+    flags = subprocess.run(["chattr", "+d", root / "flag"], capture_output=True).returncode == 0
+    _age(root)
+    hutch("create", f"{repo}::a", ".", cwd=root, check=0)
+    second = _statuses(hutch("create", "--list", f"{repo}::b", ".", cwd=root, check=0).err)
+    assert {second[n] for n in ("bare", "xattr", "acl", "flag")} == {"U"}
+    os.setxattr(root / "bare", "user.new", b"later")
+    hutch("create", f"{repo}::c", ".", cwd=root, check=0)
+    for archive, expected in (("b", {}), ("c", {b"user.new": b"later"})):
+        out = tmp_path / archive
+        out.mkdir()
+        hutch("extract", f"{repo}::{archive}", cwd=out, check=0)
+        assert {n.encode(): os.getxattr(out / "bare", n) for n in os.listxattr(out / "bare")} == (
+            expected
+        )
+        assert os.getxattr(out / "xattr", "user.k") == b"v"
+        assert (
+            b"user:nobody:r"
+            in subprocess.run(
+                ["getfacl", "-c", out / "acl"], check=True, capture_output=True
+            ).stdout
+        )
+        if flags:
+            lsattr = subprocess.run(["lsattr", "-d", out / "flag"], capture_output=True, text=True)
+            assert "d" in lsattr.stdout.split()[0]
+
+
 def test_unchanged_files_are_not_read_again(hutch, repo, project):
     """The second run gets no read access to the files: it must not need it."""
     _age(project)

@@ -49,6 +49,9 @@ MAX_QUEUED_ITEMS = 4096
 # Files up to this size are read in one go and chunked in the calling thread.
 INLINE_MAX = 128 * 1024
 CACHEDIR_TAG = b"CACHEDIR.TAG"
+# What a file's item holds besides its stat; a file without any of it is
+# "bare" in the files cache.
+_FILE_META = ("xattrs", "acl_access", "acl_default", "flags")
 
 
 class BackupFailed(HutchError):
@@ -179,7 +182,10 @@ class ArchiveCreator:
             if "hlid" in item:
                 self._hardlink_chunks.setdefault(item["hlid"], pending.chunks)
             if pending.st is not None:
-                self.files_cache.remember(item["path"], pending.st, pending.chunks, self.start_ns)
+                bare = not any(k in item for k in _FILE_META)
+                self.files_cache.remember(
+                    item["path"], pending.st, pending.chunks, self.start_ns, bare
+                )
         elif "hlid" in item and item["hlid"] in self._hardlink_chunks:
             item["chunks"] = self._hardlink_chunks[item["hlid"]]
         self.items.add(item)
@@ -276,15 +282,16 @@ class ArchiveCreator:
         if self.options.dry_run:
             self._enqueue(_Pending(item, "-"))
             return
-        chunks = self.files_cache.lookup(path, st)
-        if chunks is not None and all(bytes(c[0]) in self.repo.index for c in chunks):
-            read_xattrs(fs_path, item)
-            add_flags(fs_path, st, item)
+        known = self.files_cache.lookup(path, st)
+        if known is not None and all(bytes(c[0]) in self.repo.index for c in known.chunks):
+            if not known.bare:
+                read_xattrs(fs_path, item)
+                add_flags(fs_path, st, item)
             item["size"] = st.st_size
             self.stats.original_size += st.st_size
-            self._enqueue(_Pending(item, "U", chunks=[[bytes(i), n] for i, n in chunks]))
+            self._enqueue(_Pending(item, "U", chunks=[[bytes(i), n] for i, n in known.chunks]))
             return
-        status = "M" if chunks is None and self.files_cache.knows(path) else "A"
+        status = "M" if known is None and self.files_cache.knows(path) else "A"
         pending = _Pending(item, status, st=st)
         fd = _open_for_reading(fs_path)
         try:

@@ -8,6 +8,11 @@ archive name does not read everything. Keys are keyed hashes of paths (the
 cache holds no names in clear). An entry not seen for MAX_AGE backups is
 dropped.
 
+An entry also says whether the file was bare (no xattrs, ACLs or kept
+flags): where the mode compares ctimes, an unchanged ctime says these are
+unchanged too (setting any of them moves the ctime), so a bare unchanged
+file costs no listxattr nor flags ioctl.
+
 Memory stays near 100 bytes per file of one chunk (README): entries are
 fixed-size records in one buffer, chunk lists in another, found through an
 open-addressing table of record numbers (4 bytes a slot), never Python
@@ -17,12 +22,13 @@ which `save` writes after the kept old ones.
 File layout: MAGIC | record count (u64) | chunk-list bytes (u64) | records |
 chunk lists | BLAKE3 of all before it. A record: path key(12) | ctime(8) |
 mtime(8) | size(8) | inode(8) | age(1) | chunk count(4) | offset of its
-chunk list(6); a chunk list: (id(32) | size(4)) per chunk.
+chunk list(6) | bare(1); a chunk list: (id(32) | size(4)) per chunk.
 """
 
 import os
 import struct
 from array import array
+from typing import NamedTuple
 
 import blake3
 
@@ -31,9 +37,9 @@ from ..repo.cache import CacheDir
 
 MAX_AGE = 20
 PREFIX = "files-"
-_MAGIC = b"HUTCHFC3"
+_MAGIC = b"HUTCHFC4"
 _HEAD = struct.Struct(">8sQQ")
-_RECORD = struct.Struct(">12sqqQQBI6s")
+_RECORD = struct.Struct(">12sqqQQBI6s?")
 _CHUNK = struct.Struct(">32sI")
 _KEY = 12
 _AGE_AT = _KEY + 32
@@ -64,6 +70,11 @@ def check_mode(mode: str) -> str:
     return normalized
 
 
+class Unchanged(NamedTuple):
+    chunks: list
+    bare: bool  # no xattrs, ACLs nor kept flags, as surely as the contents are unchanged
+
+
 class _Entries:
     """Records and chunk lists in two buffers, found by key through an
     open-addressing table of record numbers + 1 (0: empty slot)."""
@@ -72,30 +83,29 @@ class _Entries:
         self.records = records
         self.chunks = chunks
         count = len(records) // _RECORD.size
-        size = 8
-        while size < count * 4 // 3 + 1:
-            size *= 2
-        self._mask = size - 1
-        self._slots = array("I", bytes(4 * size))
+        # Two thirds full: 6 bytes a file, and a probe finds a free slot
+        # (a file not in the cache) in 5 steps on average.
+        self._size = count * 3 // 2 + 1
+        self._slots = array("I", bytes(4 * self._size))
         for no in range(count):
             start = no * _RECORD.size
             self._slots[self._free_slot(records[start : start + _KEY])] = no + 1
 
     def _free_slot(self, key: bytes | bytearray) -> int:
-        i = int.from_bytes(key[:4], "little") & self._mask
+        i = int.from_bytes(key[:4], "little") % self._size
         while self._slots[i]:
-            i = (i + 1) & self._mask
+            i = (i + 1) % self._size
         return i
 
     def find(self, key: bytes) -> int:
         """The byte offset of key's record, or -1."""
-        slots, records, size = self._slots, self.records, _RECORD.size
-        i = int.from_bytes(key[:4], "little") & self._mask
+        slots, records, size, table = self._slots, self.records, _RECORD.size, self._size
+        i = int.from_bytes(key[:4], "little") % table
         while no := slots[i]:
             start = (no - 1) * size
             if records[start : start + _KEY] == key:
                 return start
-            i = (i + 1) & self._mask
+            i = (i + 1) % table
         return -1
 
 
@@ -156,8 +166,9 @@ class FilesCache:
             return False
         return ctime == st.st_ctime_ns if self._use_ctime else mtime == st.st_mtime_ns
 
-    def lookup(self, path: bytes, st: os.stat_result) -> list | None:
-        """The chunk list of an unchanged file, or None."""
+    def lookup(self, path: bytes, st: os.stat_result) -> "Unchanged | None":
+        """The chunk list of an unchanged file (and whether its xattrs, ACLs
+        and flags are known to be none), or None."""
         if not self.enabled:
             return None
         at = self._old.find(self._key(path))
@@ -169,14 +180,21 @@ class FilesCache:
         self._old.records[at + _AGE_AT] = 0  # seen: age back to zero
         count, offset = rec[6], int.from_bytes(rec[7], "big")
         chunks = self._old.chunks
-        return [list(_CHUNK.unpack_from(chunks, offset + i * _CHUNK.size)) for i in range(count)]
+        return Unchanged(
+            [list(_CHUNK.unpack_from(chunks, offset + i * _CHUNK.size)) for i in range(count)],
+            rec[8] and self._use_ctime,
+        )
 
     def knows(self, path: bytes) -> bool:
         """Whether an earlier backup of the series saw `path` (so a file that
         `lookup` rejects was modified, not added)."""
         return self.enabled and self._old.find(self._key(path)) >= 0
 
-    def remember(self, path: bytes, st: os.stat_result, chunks: list, start_ns: int) -> None:
+    def remember(
+        self, path: bytes, st: os.stat_result, chunks: list, start_ns: int, bare: bool
+    ) -> None:
+        """Keep what `path` looked like (`bare`: it had no xattrs, ACLs or
+        kept flags) and which chunks hold it."""
         if not self.enabled:
             return
         # A file changed within the timestamp granularity around the start of
@@ -199,6 +217,7 @@ class FilesCache:
             0,
             len(chunks),
             offset.to_bytes(6, "big"),
+            bare,
         )
 
     def save(self) -> None:

@@ -7,7 +7,7 @@ import time
 
 import msgpack
 
-from ..conftest import HUTCH, assert_clean_error, random_tree, snapshot
+from ..conftest import HUTCH, PIPE_RSH, assert_clean_error, random_tree, snapshot
 from ..s3proxy import FaultProxy, ProxyRule
 from ..s3server import BUCKET, SeaweedS3
 
@@ -184,5 +184,27 @@ def test_init_says_when_the_service_ignores_conditional_writes(hutch, s3, monkey
         assert_clean_error(r, "ignores conditional writes", "--store-root", "own bucket")
         assert proxy.fired() == 1
         assert hutch("list", careless, check=0).out == ""
+    finally:
+        proxy.stop()
+
+
+def test_init_through_serve_relays_that_the_service_ignores_conditional_writes(
+    hutch, s3, monkeypatch
+):
+    """The server holds the credentials and finds it out; the client's user
+    is the one who runs init, so the client says it."""
+    proxy = FaultProxy(s3.port)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)  # the serve runs here, over a pipe
+    monkeypatch.setenv("HUTCH_RSH", PIPE_RSH)
+    serve = f"sh -c 'exec {HUTCH} serve --store-root {s3.url('served')}' -"
+    try:
+        r = hutch("init", "--remote-path", serve, "-e", "repokey", "ssh://host/honest", check=0)
+        assert "conditional" not in r.err
+        proxy.rules[:] = [ProxyRule("PUT", "/hutch-store", nth=2, action="unconditional")]
+        careless = "ssh://host/careless"
+        r = hutch("init", "--remote-path", serve, "-e", "repokey", careless, check=1)
+        assert_clean_error(r, "ignores conditional writes", "own bucket")
+        assert proxy.fired() == 1
+        assert hutch("list", "--remote-path", serve, careless, check=0).out == ""
     finally:
         proxy.stop()

@@ -22,6 +22,7 @@ HELLO_TIMEOUT = 120.0
 
 class RemoteStore(Store):
     parallel_puts = 2  # one pack on the wire while the next is written
+    write_once_enforced = True  # until the server's `create` says otherwise
 
     def __init__(self, connection: Connection, location: Location):
         self.conn = connection
@@ -148,7 +149,10 @@ class RemoteStore(Store):
         return bool(self._call("exists"))
 
     def create(self) -> None:
-        self._call("create")
+        answer = self._call("create")
+        # A server of an earlier version answers None: nothing found out.
+        if isinstance(answer, dict) and answer.get("write_once") is False:
+            self.write_once_enforced = False
 
     def destroy(self) -> None:
         self._call("destroy")

@@ -346,7 +346,9 @@ class Session:
             store.create()
             self._pin()
             self._is_repo = True
-            return None
+            # What creating found out about the storage (object storage that
+            # ignores conditional writes), for the client to tell its user.
+            return {"write_once": store.write_once_enforced}
         if method == "destroy":
             if not store.exists():
                 raise UsageError(f"no repository at {store.location}")

@@ -7,7 +7,7 @@ import time
 
 import msgpack
 
-from ..conftest import HUTCH, PIPE_RSH, assert_clean_error, random_tree, snapshot
+from ..conftest import HUTCH, PIPE_RSH, assert_clean_error, faketime, random_tree, snapshot
 from ..s3proxy import FaultProxy, ProxyRule
 from ..s3server import BUCKET, SeaweedS3
 
@@ -208,3 +208,22 @@ def test_init_through_serve_relays_that_the_service_ignores_conditional_writes(
         assert hutch("list", "--remote-path", serve, careless, check=0).out == ""
     finally:
         proxy.stop()
+
+
+def test_locks_are_judged_on_the_services_clock(hutch, s3):
+    """A client whose clock runs 5 minutes ahead (signed requests allow 15)
+    holds the exclusive lock: another client does not take it for stale."""
+    url = s3.url("skewed")
+    hutch("init", "-e", "repokey", url, check=0)
+    holder = subprocess.Popen(
+        [*faketime("+5m"), HUTCH, "with-lock", url, "sleep", "10"], stdout=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not [k for k in s3.keys(url) if k.startswith("locks/")]:
+            assert time.monotonic() < deadline and holder.poll() is None
+            time.sleep(0.1)
+        r = hutch("with-lock", "--lock-wait", "1", url, "true", check=2)
+        assert_clean_error(r, "Failed to create/acquire the lock")
+    finally:
+        assert holder.wait(timeout=60) == 0

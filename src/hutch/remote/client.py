@@ -7,7 +7,9 @@ many fetches are in flight per round trip.
 
 import builtins
 import itertools
+import math
 import threading
+import time
 from concurrent.futures import Future
 
 from .. import __version__
@@ -23,6 +25,7 @@ HELLO_TIMEOUT = 120.0
 class RemoteStore(Store):
     parallel_puts = 2  # one pack on the wire while the next is written
     write_once_enforced = True  # until the server's `create` says otherwise
+    _clock_offset = 0.0  # the server's store's clock minus ours, from the hello
 
     def __init__(self, connection: Connection, location: Location):
         self.conn = connection
@@ -65,6 +68,7 @@ class RemoteStore(Store):
             "repo": self._location.path,
         }
         try:
+            asked = time.time()
             self.conn.send(protocol.encode(hello))
             answer = self.conn.read_frame(timeout=HELLO_TIMEOUT)
         except protocol.ProtocolError as e:
@@ -88,6 +92,10 @@ class RemoteStore(Store):
             self.offered_key = answer["key"]
         if isinstance(answer.get("quota"), int) and not isinstance(answer["quota"], bool):
             self.quota = answer["quota"]
+        # The server stamps lock heartbeats on its store's clock: judge them on it.
+        now = answer.get("now")
+        if isinstance(now, int | float) and not isinstance(now, bool) and math.isfinite(now):
+            self._clock_offset = now - asked
         self._reader = threading.Thread(target=self._read_loop, daemon=True, name="rpc-reader")
         self._reader.start()
 
@@ -144,6 +152,9 @@ class RemoteStore(Store):
 
     def _bad_answer(self, method: str) -> StoreError:
         return StoreError(f"the server sent a malformed answer to {method}; is it a hutch server?")
+
+    def now(self) -> float:
+        return time.time() + self._clock_offset
 
     def exists(self) -> bool:
         return bool(self._call("exists"))

@@ -233,7 +233,7 @@ class Session:
             self._reply({"error": protocol.error_to_wire(e)})
             return None
         self.store = store
-        answer = {"version": max(common), "server": __version__}
+        answer = {"version": max(common), "server": __version__, "now": store.now()}
         if self.options.passphrase is not None:
             answer["passphrase"] = self.options.passphrase
         if self.options.key is not None:

@@ -7,7 +7,9 @@ it removes its own and waits. A heartbeat thread refreshes the lock; a lock
 whose heartbeat is older than STALE_AFTER, or whose holder on this host is
 dead, is ignored and removed. A heartbeat more than STALE_AFTER in the
 future is not believed either: through `hutch serve` the server stamps the
-times, so only a forged record can claim that.
+times, so only a forged record can claim that. Times are the store's
+(`Store.now`: the server's, or object storage's), so that clients whose
+clocks disagree still agree on which locks are stale.
 """
 
 import os
@@ -51,7 +53,7 @@ class Lock:
         self.name = f"locks/{os.urandom(16).hex()}"
         self.host = host_id()
         self.pid = os.getpid()
-        self.since = time.time()
+        self.since = store.now()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.lost = False
@@ -61,7 +63,7 @@ class Lock:
             "host": self.host,
             "pid": self.pid,
             "since": self.since,
-            "beat": time.time(),
+            "beat": self.store.now(),
             "exclusive": self.exclusive,
         }
         if self.cipher is not None:
@@ -82,6 +84,7 @@ class Lock:
 
     def _others(self) -> list[dict]:
         result = []
+        now = self.store.now()
         for info in self.store.list("locks"):
             if info.name == self.name:
                 continue
@@ -93,7 +96,7 @@ class Lock:
             except (ValueError, TypeError, msgpack.UnpackException):
                 # Unreadable: treat it as held, exclusively, until break-lock.
                 rec = {"name": info.name, "unreadable": True, "exclusive": True}
-            if self._is_stale(rec):
+            if self._is_stale(rec, now):
                 try:
                     self.store.delete(info.name)
                 except StoreError:
@@ -102,7 +105,7 @@ class Lock:
             result.append(rec)
         return result
 
-    def _is_stale(self, rec: dict) -> bool:
+    def _is_stale(self, rec: dict, now: float) -> bool:
         if rec.get("unreadable"):
             return False  # held until break-lock
         try:
@@ -110,7 +113,7 @@ class Lock:
         except (TypeError, ValueError):
             rec["unreadable"] = True
             return False
-        if abs(time.time() - beat) > STALE_AFTER:
+        if abs(now - beat) > STALE_AFTER:
             return True
         if rec.get("host") == self.host:
             try:

@@ -25,6 +25,7 @@ Contract:
 
 import builtins
 import re
+import time
 from dataclasses import dataclass
 
 from ..errors import UsageError
@@ -118,6 +119,12 @@ class Store:
         exists. Only object storage can say no: a service that ignores
         conditional writes (If-None-Match), as `create` finds out."""
         return True
+
+    def now(self) -> float:
+        """The store's clock (seconds since the epoch). Lock heartbeats are
+        stamped and judged on it, so that clients whose clocks disagree
+        still agree on which locks are stale. Locally: this machine's."""
+        return time.time()
 
     def close(self) -> None:
         """Release what the store holds; the object is unusable afterwards."""

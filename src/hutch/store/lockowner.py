@@ -14,8 +14,6 @@ stamped from its own clock on every write, so no client can hold a lock
 with a heartbeat from the future.
 """
 
-import time
-
 import msgpack
 
 from ..errors import PermissionDenied, StoreError, UsageError
@@ -52,10 +50,10 @@ def _stamped(data: bytes | bytearray, since: float, now: float) -> bytes:
 
 
 class LockOwnerStore(StoreWrapper):
-    def __init__(self, inner, may_break_locks: bool, clock=time.time):
+    def __init__(self, inner, may_break_locks: bool, clock=None):
         super().__init__(inner)
         self.may_break_locks = may_break_locks
-        self._clock = clock
+        self._clock = clock or inner.now
         self.own_locks: dict[str, float] = {}  # name -> since (server time)
 
     def _check(self, name: str, what: str) -> bool:

@@ -52,6 +52,9 @@ class RetryStore(StoreWrapper):
                 self._sleep(wait)
                 delay = min(delay * 2, MAX_DELAY)
 
+    def now(self):
+        return self._retry(self.inner.now)
+
     def exists(self):
         return self._retry(self.inner.exists)
 

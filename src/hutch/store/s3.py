@@ -17,6 +17,8 @@ Contract notes for this backend:
   (store/retry.py) does, with backoff and a time limit.
 """
 
+import email.utils
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -88,6 +90,7 @@ class S3Store(Store):
         self.prefix = prefix.strip("/")
         self._base = f"{self.prefix}/" if self.prefix else ""
         self.client = client or make_client(timeout)
+        self._clock_offset: float | None = None  # the service's clock minus ours
         # Threads start only when get_many or destroy first need them.
         self._pool = ThreadPoolExecutor(max_workers=CONNECTIONS // 2, thread_name_prefix="s3")
 
@@ -162,6 +165,22 @@ class S3Store(Store):
             raise self._error(e, what, name) from e
         except (botocore.exceptions.BotoCoreError, OSError) as e:
             raise self._error(e, what, name) from e
+
+    def now(self) -> float:
+        """The service's clock, from the Date of one answer (to the second,
+        half a round trip late): clients on several machines share the
+        bucket's locks, and signed requests only bound their clocks to
+        15 minutes of the service's, beyond a lock's 150 s."""
+        if self._clock_offset is None:
+            asked = time.time()
+            response = self._request("reading", MARKER, self.client.head_bucket)
+            date = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+            try:
+                offset = email.utils.parsedate_to_datetime(date).timestamp() - asked
+            except (TypeError, ValueError):
+                offset = 0.0  # no usable Date: this machine's clock
+            self._clock_offset = offset
+        return time.time() + self._clock_offset
 
     # -- the repository as a whole ------------------------------------------
 

@@ -21,6 +21,9 @@ class StoreWrapper(Store):
     def write_once_enforced(self) -> bool:
         return self.inner.write_once_enforced
 
+    def now(self) -> float:
+        return self.inner.now()
+
     def exists(self) -> bool:
         return self.inner.exists()
 

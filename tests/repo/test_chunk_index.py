@@ -44,7 +44,9 @@ def test_first_location_wins(monkeypatch):
 
 
 def _bytes_held(idx: ChunkIndex) -> int:
-    size = sys.getsizeof(idx._table) + sys.getsizeof(idx._recent)
+    table = idx._table
+    size = sys.getsizeof(table.prefixes) + sys.getsizeof(table.records)
+    size += sys.getsizeof(idx._recent)
     for key, value in idx._recent.items():
         size += sys.getsizeof(key) + sys.getsizeof(value) + sum(map(sys.getsizeof, value))
     return size

@@ -7,6 +7,7 @@ import pytest
 from hutch.compress import parse_spec
 from hutch.crypto.objects import ObjectKind
 from hutch.errors import IntegrityError
+from hutch.repo import reader as reader_module
 from hutch.repo.index import ChunkIndex, load_index
 from hutch.repo.pack import TRAILER, NeedMore, PackBuilder, parse_tail
 from hutch.repo.reader import ChunkReader
@@ -131,7 +132,12 @@ def test_stale_cache_is_not_trusted(make_repo):
     assert all(c in index for c in second)
 
 
-def test_damaged_chunks_are_errors_not_data(make_repo):
+@pytest.mark.parametrize("opened_by", ["consumer", "pool"])
+def test_damaged_chunks_are_errors_not_data(make_repo, monkeypatch, opened_by):
+    """Whichever thread opens a chunk, it is authenticated and checked
+    against its id."""
+    if opened_by == "pool":
+        monkeypatch.setattr(reader_module, "POOL_OPENS_FROM", 0)
     repo = make_repo()
     chunks = _write_chunks(repo, 8)
     (pack,) = repo.store.list("packs")

@@ -208,7 +208,7 @@ def test_chunk_index_cache_is_rebuilt_when_missing_or_damaged(hutch, tmp_path, d
     # Point a chunk's index entry elsewhere: the cache looks fine but lies.
     _, offset, _, chunk_id = _chunk_location(repo, "a", b"victim")
     data = open(cache, "rb").read()
-    at = data.index(chunk_id) + 32 + 4 + 3  # id, pack number, low byte of the offset
+    at = data.index(chunk_id[4:]) + 28 + 4 + 3  # id (after its prefix), pack number, offset
     _flip(cache, at)
     out = tmp_path / "out"
     _extract(hutch, repo, "a", out, check=0)

@@ -229,11 +229,12 @@ class Session:
                 self.options.client,
                 self.options.storage_quota,
             )
+            now = store.now()
         except HutchError as e:
             self._reply({"error": protocol.error_to_wire(e)})
             return None
         self.store = store
-        answer = {"version": max(common), "server": __version__, "now": store.now()}
+        answer = {"version": max(common), "server": __version__, "now": now}
         if self.options.passphrase is not None:
             answer["passphrase"] = self.options.passphrase
         if self.options.key is not None:

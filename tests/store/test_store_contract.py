@@ -212,3 +212,12 @@ def test_leftovers_of_interrupted_puts(store, tmp_path, request):
     assert not old.exists() and young.exists()
     assert [x.name for x in store.leftovers()] == ["index/.tmp-writing"]
     assert store.get(name) == b"pack"
+
+
+def test_the_stores_clock(store):
+    """Every backend tells the time its lock heartbeats are judged on; here
+    the services run on this machine, so it is this machine's, to a second
+    or two (object storage's Date has whole seconds)."""
+    before = time.time()
+    now = store.now()
+    assert before - 2 <= now <= time.time() + 2

@@ -5,11 +5,11 @@ ahead neither takes a live lock for stale nor breaks it."""
 import subprocess
 import time
 
-from ..conftest import HUTCH, assert_clean_error, faketime
+from ..conftest import HUTCH, PIPE_RSH, assert_clean_error, faketime
 
 # PIPE_RSH, with the server's clock its own: libfaketime's variables
 # stop at the "ssh" hop as they would at a real one.
-UNFAKED_PIPE_RSH = "env -u LD_PRELOAD -u FAKETIME sh -c 'shift; exec \"$@\"' pipe-rsh"
+UNFAKED_PIPE_RSH = f"env -u LD_PRELOAD -u FAKETIME {PIPE_RSH}"
 
 
 def test_a_client_ahead_of_the_server_waits_for_a_live_lock(hutch, tmp_path, monkeypatch):

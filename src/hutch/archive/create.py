@@ -49,9 +49,6 @@ MAX_QUEUED_ITEMS = 4096
 # Files up to this size are read in one go and chunked in the calling thread.
 INLINE_MAX = 128 * 1024
 CACHEDIR_TAG = b"CACHEDIR.TAG"
-# What a file's item holds besides its stat; a file without any of it is
-# "bare" in the files cache.
-_FILE_META = ("xattrs", "acl_access", "acl_default", "flags")
 
 
 class BackupFailed(HutchError):
@@ -103,6 +100,7 @@ class _Pending:
     st: os.stat_result | None = None
     size: int = 0
     unsettled: int = 0  # bytes of `futures`
+    bare: bool = False  # reading its xattrs, ACLs and flags found none
 
 
 def local_timestamp(t: float | None = None) -> str:
@@ -182,9 +180,8 @@ class ArchiveCreator:
             if "hlid" in item:
                 self._hardlink_chunks.setdefault(item["hlid"], pending.chunks)
             if pending.st is not None:
-                bare = not any(k in item for k in _FILE_META)
                 self.files_cache.remember(
-                    item["path"], pending.st, pending.chunks, self.start_ns, bare
+                    item["path"], pending.st, pending.chunks, self.start_ns, pending.bare
                 )
         elif "hlid" in item and item["hlid"] in self._hardlink_chunks:
             item["chunks"] = self._hardlink_chunks[item["hlid"]]
@@ -295,8 +292,10 @@ class ArchiveCreator:
         pending = _Pending(item, status, st=st)
         fd = _open_for_reading(fs_path)
         try:
+            plain = len(item)
             read_xattrs(fs_path, item)
             add_flags(fs_path, st, item, fd)
+            pending.bare = len(item) == plain  # whatever metadata they add, they add keys
             try:
                 if st.st_size <= INLINE_MAX:
                     size = self._read_small(fd, pending, st.st_size)

@@ -157,3 +157,9 @@ def test_retries_are_bounded_in_time():
     with pytest.raises(StoreUnavailable, match="gave up"):
         store.get("config/config")
     assert now[0] <= 60 and 5 < flaky.calls < 100
+
+
+def test_the_clock_of_a_missing_bucket_names_the_bucket(s3):
+    store = open_store("s3://no-such-bucket-here/repo")
+    with pytest.raises(StoreError, match="bucket 'no-such-bucket-here' does not exist"):
+        store.now()

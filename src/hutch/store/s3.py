@@ -173,7 +173,14 @@ class S3Store(Store):
         15 minutes of the service's, beyond a lock's 150 s."""
         if self._clock_offset is None:
             asked = time.time()
-            response = self._request("reading", MARKER, self.client.head_bucket)
+            try:
+                response = self._request(
+                    "reading the clock of", "the bucket", self.client.head_bucket
+                )
+            except ObjectNotFound:
+                raise StoreError(
+                    f"bucket {self.bucket!r} does not exist ({self.location})"
+                ) from None
             date = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
             try:
                 offset = email.utils.parsedate_to_datetime(date).timestamp() - asked

@@ -1,6 +1,7 @@
 """Compression: round trips of every spec, and damaged input."""
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -97,3 +98,22 @@ def test_unknown_algorithm_and_empty_blob():
         decompress(b"")
     with pytest.raises(IntegrityError):
         decompress(b"\x09data")
+
+
+def test_damage_does_not_spoil_the_next_chunk():
+    """Each thread reuses its zstd contexts: a failed frame, cut in the middle,
+    must leave nothing behind for the next one, at any level."""
+    for spec in ("zstd,1", "zstd,3", "zstd,19"):
+        blob = parse_spec(spec).compress(DATA["text"])
+        with pytest.raises(IntegrityError):
+            decompress(blob[: len(blob) // 2])
+        assert decompress(blob) == DATA["text"]
+        assert decompress(parse_spec(spec).compress(DATA["random"])) == DATA["random"]
+
+
+def test_threads_compress_at_once():
+    spec = parse_spec("zstd,3")
+    pieces = [os.urandom(64) * (500 + n) for n in range(64)]
+    with ThreadPoolExecutor(4) as pool:
+        blobs = list(pool.map(spec.compress, pieces))
+        assert list(pool.map(decompress, blobs)) == pieces

@@ -6,6 +6,7 @@ compress the rest with SPEC).
 """
 
 import lzma
+import threading
 import zlib
 from dataclasses import dataclass
 
@@ -20,6 +21,28 @@ _LEVELS = {ZSTD: (1, 22, 3), ZLIB: (0, 9, 6), LZMA: (0, 9, 6)}
 # Data that lz4 cannot shrink below this share is stored as it is under auto.
 _AUTO_THRESHOLD = 0.97
 MAX_PLAINTEXT = 64 * 1024 * 1024
+
+# zstd contexts cost more to set up than a small chunk costs to compress
+# (41 against 17 µs for 2 KiB), so each thread keeps its own: a context
+# serves one thread at a time.
+_contexts = threading.local()
+
+
+def _zstd_compressor(level: int) -> zstandard.ZstdCompressor:
+    compressors = getattr(_contexts, "compressors", None)
+    if compressors is None:
+        compressors = _contexts.compressors = {}
+    compressor = compressors.get(level)
+    if compressor is None:
+        compressor = compressors[level] = zstandard.ZstdCompressor(level=level)
+    return compressor
+
+
+def _zstd_decompressor() -> zstandard.ZstdDecompressor:
+    decompressor = getattr(_contexts, "decompressor", None)
+    if decompressor is None:
+        decompressor = _contexts.decompressor = zstandard.ZstdDecompressor()
+    return decompressor
 
 
 @dataclass(frozen=True)
@@ -44,7 +67,7 @@ def _compress(algorithm: int, level: int, data) -> bytes:
     if algorithm == LZ4:
         return lz4.block.compress(data, store_size=True)
     if algorithm == ZSTD:
-        return zstandard.ZstdCompressor(level=level).compress(data)
+        return _zstd_compressor(level).compress(data)
     if algorithm == ZLIB:
         return zlib.compress(data, level)
     return lzma.compress(data, preset=level)
@@ -67,7 +90,7 @@ def decompress(blob: bytes) -> bytes:
             # So is a frame's content size.
             if zstandard.frame_content_size(data) > MAX_PLAINTEXT:
                 raise ValueError("zstd frame too large")
-            return zstandard.ZstdDecompressor().decompress(data, max_output_size=MAX_PLAINTEXT)
+            return _zstd_decompressor().decompress(data, max_output_size=MAX_PLAINTEXT)
         if algorithm == ZLIB:
             return _bounded(zlib.decompressobj(), data)
         if algorithm == LZMA:

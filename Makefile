@@ -28,7 +28,10 @@ lint: install
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy
 
+# Compiled up front: where PYTHONDONTWRITEBYTECODE is set, every hutch the
+# tests start would compile the modules it imports anew.
 test: install debs lint
+	$(PY) -m compileall -q src >/dev/null
 	$(VENV)/bin/pytest -n 2 --dist loadfile -q tests
 
 # The manual pages are generated from the parser; a test fails when the

@@ -14,7 +14,7 @@ import traceback
 from .. import __version__, workers
 from ..errors import EXIT_ERROR, EXIT_OK, EXIT_WARNING, HutchError, UsageError
 from .allocator import tune as tune_allocator
-from .commands import COMMANDS
+from .commands import Commands
 from .output import logger, notices, setup_logging
 
 _LEVELS = ("critical", "error", "warning", "info", "debug")
@@ -121,11 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-V", "--version", action="version", version=f"hutch {__version__}")
     _add_common(parser, top=True)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     common = argparse.ArgumentParser(add_help=False)
     _add_common(common, top=False)
-    for module in COMMANDS:
-        module.register(sub, common)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", action=Commands)
+    assert isinstance(commands, Commands)
+    commands.common = common
     # For the commands that describe the parser itself (completion).
     parser.set_defaults(root_parser=parser)
     return parser

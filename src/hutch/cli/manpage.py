@@ -104,10 +104,11 @@ def subcommands(parser: argparse.ArgumentParser) -> list[tuple[str, argparse.Arg
     """(name, parser, one-line help) of each subcommand, aliases left out."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
+            parsers = list(action.choices.items())  # first: this registers every command
             helps = {a.dest: a.help for a in action._choices_actions}
             seen: set[int] = set()
             result = []
-            for name, sub in action.choices.items():
+            for name, sub in parsers:
                 if id(sub) not in seen:
                     seen.add(id(sub))
                     result.append((name, sub, helps.get(name) or ""))

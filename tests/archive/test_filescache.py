@@ -1,5 +1,6 @@
 """The files cache: which files count as unchanged under each mode."""
 
+import os
 import time
 import tracemalloc
 from types import SimpleNamespace
@@ -147,3 +148,24 @@ def test_at_most_a_hundred_bytes_per_file_of_one_chunk(tmp_path):
         tracemalloc.stop()
     assert loaded.lookup(b"f7", _stat(st_ino=7)).bare
     assert held <= 100 * count, held / count
+
+
+def test_this_backups_entries_are_not_held_in_memory(tmp_path):
+    """They wait for `save` in scratch files: a backup holds the old entries
+    alone (the bound above), not a second copy growing with every file."""
+    folder = CacheDir(str(tmp_path / "cache"))
+    cache = FilesCache(folder, "files-x", "ctime,size,inode", KEY)
+    count = 200_000
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(count):
+            cache.remember(b"f%d" % i, _stat(st_ino=i), [[CID, 4]], time.time_ns(), True)
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held <= 15 * count, held / count  # two scratch buffers of 1 MiB
+    cache.save()
+    assert os.listdir(tmp_path / "cache") == ["files-x"]
+    loaded = FilesCache(folder, "files-x", "ctime,size,inode", KEY)
+    assert loaded.lookup(b"f199999", _stat(st_ino=199_999)).chunks == [[CID, 4]]

@@ -28,7 +28,7 @@ def test_entries_survive_merges_and_round_trip(monkeypatch):
         assert idx.lookup(ids[p * 100 + n]) == (f"pack{p}", n * 10, n + 1)
     for other in _ids(200, seed=2):
         assert other not in idx
-    again = ChunkIndex.from_bytes(idx.to_bytes())
+    again = ChunkIndex.from_parts(*idx.parts())
     assert len(again) == 5000
     assert all(i in again for i in ids[::97])
     assert again.lookup(ids[4999]) == ("pack49", 990, 100)

@@ -1,13 +1,16 @@
 """Packs and the chunk index: headers, segments, and the local cache."""
 
 import os
+import tracemalloc
 
 import pytest
 
 from hutch.compress import parse_spec
 from hutch.crypto.objects import ObjectKind
 from hutch.errors import IntegrityError
+from hutch.repo import index as index_module
 from hutch.repo import reader as reader_module
+from hutch.repo.cache import CacheDir
 from hutch.repo.index import ChunkIndex, load_index
 from hutch.repo.pack import TRAILER, NeedMore, PackBuilder, parse_tail
 from hutch.repo.reader import ChunkReader
@@ -56,7 +59,7 @@ def test_chunk_index_serialises():
     index = ChunkIndex()
     index.add_pack("p1", [(b"a" * 32, 0, 10), (b"b" * 32, 10, 20)])
     index.add_pack("p2", [(b"c" * 32, 0, 5), (b"a" * 32, 5, 10)])  # first location wins
-    copy = ChunkIndex.from_bytes(index.to_bytes())
+    copy = ChunkIndex.from_parts(*index.parts())
     assert len(copy) == 3
     assert copy.lookup(b"a" * 32) == ("p1", 0, 10)
     assert copy.lookup(b"c" * 32) == ("p2", 0, 5)
@@ -130,6 +133,28 @@ def test_stale_cache_is_not_trusted(make_repo):
     index = load_index(repo.store, repo.cipher, repo.cache)
     assert not any(c in index for c in first)
     assert all(c in index for c in second)
+
+
+def test_cache_loads_without_copies_of_the_index(tmp_path):
+    """Loading the cache of 200,000 chunks peaks at the index itself (44
+    bytes a chunk), not at copies of the file on the way to it."""
+    index = ChunkIndex()
+    count = 200_000
+    ids = sorted(os.urandom(32) for _ in range(count))
+    index.add_pack("p" * 64, [(cid, n * 100, 100) for n, cid in enumerate(ids)])
+    folder = CacheDir(str(tmp_path / "cache"))
+    index_module._write_cache(folder, {"index/x"}, index)
+    del index
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        segments, loaded = index_module._read_cache(folder)
+        peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    assert segments == {"index/x"} and len(loaded) == count
+    assert loaded.lookup(ids[12345]) == ("p" * 64, 1234500, 100)
+    assert peak <= 50 * count, peak / count
 
 
 @pytest.mark.parametrize("opened_by", ["consumer", "pool"])

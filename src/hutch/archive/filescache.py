@@ -16,8 +16,10 @@ file costs no listxattr nor flags ioctl.
 Memory stays near 100 bytes per file of one chunk (README): entries are
 fixed-size records in one buffer, chunk lists in another, found through an
 open-addressing table of record numbers (4 bytes a slot), never Python
-objects per file. Entries of this backup go into buffers of their own,
-which `save` writes after the kept old ones.
+objects per file. Entries of this backup go to scratch files of the cache
+folder as they come (in memory only where there is no such folder), so a
+backup holds the old entries alone, and `save` copies them after the kept
+old ones.
 
 File layout: MAGIC | record count (u64) | chunk-list bytes (u64) | records |
 chunk lists | BLAKE3 of all before it. A record: path key(12) | ctime(8) |
@@ -25,10 +27,12 @@ mtime(8) | size(8) | inode(8) | age(1) | chunk count(4) | offset of its
 chunk list(6) | bare(1); a chunk list: (id(32) | size(4)) per chunk.
 """
 
+import io
 import os
 import struct
 from array import array
-from typing import NamedTuple
+from collections.abc import Iterator
+from typing import IO, NamedTuple
 
 import blake3
 
@@ -121,8 +125,7 @@ class FilesCache:
         self._use_ctime = "ctime" in self.mode
         self._use_inode = "inode" in self.mode
         self._old = _Entries(bytearray(), bytearray())
-        self._new_records = bytearray()
-        self._new_chunks = bytearray()
+        self._new: _Spill | None = None
         if self.enabled:
             self._load()
 
@@ -205,10 +208,10 @@ class FilesCache:
         at = self._old.find(key)
         if at >= 0:
             self._old.records[at + _AGE_AT] = _GONE
-        offset = len(self._new_chunks)
-        for chunk_id, size in chunks:
-            self._new_chunks += _CHUNK.pack(chunk_id, size)
-        self._new_records += _RECORD.pack(
+        if self._new is None:
+            self._new = _Spill(self.cache)
+        new = self._new
+        record = _RECORD.pack(
             key,
             st.st_ctime_ns,
             st.st_mtime_ns,
@@ -216,9 +219,15 @@ class FilesCache:
             st.st_ino,
             0,
             len(chunks),
-            offset.to_bytes(6, "big"),
+            new.chunk_bytes.to_bytes(6, "big"),
             bare,
         )
+        try:
+            new.add(record, b"".join([_CHUNK.pack(chunk_id, size) for chunk_id, size in chunks]))
+        except OSError as e:
+            # Scratch space ran out: no new cache this time (the old one stays).
+            self.cache.failed_at(self.cache.folder or "", e)
+            self.enabled = False
 
     def save(self) -> None:
         """Write the kept old entries (a backup older) and this backup's."""
@@ -232,11 +241,11 @@ class FilesCache:
             if rec[5] < MAX_AGE:
                 count += 1
                 chunk_bytes += rec[6] * _CHUNK.size
-        new_count = len(self._new_records) // size
+        new = self._new or _Spill(CacheDir(None))
 
         def produce(f) -> None:
             out = _HashingWriter(f)
-            out.write(_HEAD.pack(_MAGIC, count + new_count, chunk_bytes + len(self._new_chunks)))
+            out.write(_HEAD.pack(_MAGIC, count + new.count, chunk_bytes + new.chunk_bytes))
             offset = 0
             for start in range(0, len(old.records), size):
                 rec = list(_RECORD.unpack_from(old.records, start))
@@ -245,19 +254,53 @@ class FilesCache:
                     rec[7] = offset.to_bytes(6, "big")
                     offset += rec[6] * _CHUNK.size
                     out.write(_RECORD.pack(*rec))
-            for start in range(0, len(self._new_records), size):
-                rec = list(_RECORD.unpack_from(self._new_records, start))
-                rec[7] = (int.from_bytes(rec[7], "big") + chunk_bytes).to_bytes(6, "big")
-                out.write(_RECORD.pack(*rec))
+            for block in new.read(new.records, size * 16384):
+                for start in range(0, len(block), size):
+                    rec = list(_RECORD.unpack_from(block, start))
+                    rec[7] = (int.from_bytes(rec[7], "big") + chunk_bytes).to_bytes(6, "big")
+                    out.write(_RECORD.pack(*rec))
             for start in range(0, len(old.records), size):
                 kept = _RECORD.unpack_from(old.records, start)
                 if kept[5] < MAX_AGE:
                     at = int.from_bytes(kept[7], "big")
                     out.write(old.chunks[at : at + kept[6] * _CHUNK.size])
-            out.write(self._new_chunks)
+            for block in new.read(new.chunks, 1 << 20):
+                out.write(block)
             out.finish()
 
-        self.cache.write_with(self.name, produce)
+        try:
+            self.cache.write_with(self.name, produce)
+        finally:
+            new.close()
+            self._new = None
+
+
+class _Spill:
+    """This backup's records and chunk lists, set aside in two scratch files
+    (in memory where the cache folder has no room for them)."""
+
+    def __init__(self, cache: CacheDir):
+        self.records: IO[bytes] = cache.scratch() or io.BytesIO()
+        self.chunks: IO[bytes] = cache.scratch() or io.BytesIO()
+        self.count = 0
+        self.chunk_bytes = 0
+
+    def add(self, record: bytes, chunk_list: bytes) -> None:
+        self.records.write(record)
+        self.chunks.write(chunk_list)
+        self.count += 1
+        self.chunk_bytes += len(chunk_list)
+
+    @staticmethod
+    def read(f: IO[bytes], block: int) -> Iterator[bytes]:
+        """What was written to `f`, from the start, `block` bytes at a time."""
+        f.seek(0)
+        while data := f.read(block):
+            yield data
+
+    def close(self) -> None:
+        self.records.close()
+        self.chunks.close()
 
 
 class _HashingWriter:

@@ -10,8 +10,9 @@ run writes no more cache files. Files are written whole or not at all.
 
 import io
 import os
+import tempfile
 from collections.abc import Callable
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 
 class CacheDir:
@@ -65,9 +66,22 @@ class CacheDir:
                 _remove_quietly(tmp)
                 raise
         except OSError as e:
-            self._failed(path, e)
+            self.failed_at(path, e)
             return False
         return True
+
+    def scratch(self) -> IO[bytes] | None:
+        """An unnamed file in the folder, for what a run sets aside to keep it
+        out of memory: gone when closed or when the process dies. None
+        (reported once) where there is no folder or it cannot be written."""
+        if not self.folder or self.failed:
+            return None
+        try:
+            os.makedirs(self.folder, exist_ok=True)
+            return tempfile.TemporaryFile(dir=self.folder, buffering=1 << 20)
+        except OSError as e:
+            self.failed_at(self.folder, e)
+            return None
 
     def remove(self, name: str) -> None:
         if not self.folder or self.failed:
@@ -78,7 +92,7 @@ class CacheDir:
         except (FileNotFoundError, NotADirectoryError):
             pass  # nothing there to remove
         except OSError as e:
-            self._failed(path, e)
+            self.failed_at(path, e)
 
     def newest(self, prefix: str) -> str | None:
         """The name of the most recently written file whose name starts with
@@ -101,7 +115,8 @@ class CacheDir:
                 newest, newest_time = name, mtime
         return newest
 
-    def _failed(self, path: str, error: OSError) -> None:
+    def failed_at(self, path: str, error: OSError) -> None:
+        """Stop writing cache files in this run, and say why (once)."""
         self.failed = True
         if self._warn is not None:
             self._warn(

@@ -10,6 +10,7 @@ is rebuilt rather than trusted.
 """
 
 import bisect
+import os
 import struct
 import sys
 
@@ -28,7 +29,10 @@ SEGMENT_ID = b"index segment"
 # go to a record at the same place in a second table. 4 + 40 bytes a chunk.
 _PREFIX = struct.Struct("=I")
 _RECORD = struct.Struct(">28sIII")  # id[4:], pack number, offset, length
-_CACHE_VERSION = 4  # 4: prefixes and records apart
+_CACHE_VERSION = 5  # 5: the table's parts as they are in memory
+# The cache file: head size (u32) | head (msgpack) | prefixes | records |
+# BLAKE3 of all before it. Read and written without a copy of the table.
+_HEAD_SIZE = struct.Struct(">I")
 # The recent entries (a dict, about 240 bytes each) are merged into the
 # table (44 bytes each) once there are more than MERGE_AT of them and more
 # than 1/MERGE_SHARE of the table: at most 44 + 240/48 = 49 bytes per chunk
@@ -44,7 +48,7 @@ class _Table:
 
     __slots__ = ("prefixes", "records", "numbers")
 
-    def __init__(self, prefixes: bytes, records: bytes):
+    def __init__(self, prefixes: bytes | bytearray, records: bytes | bytearray):
         self.prefixes = prefixes
         self.records = records
         self.numbers = memoryview(prefixes).cast("I")  # what bisect searches
@@ -149,30 +153,23 @@ class ChunkIndex:
             for i, number in enumerate(table.numbers)
         )
 
-    def to_bytes(self) -> bytes:
+    def parts(self) -> tuple[list[str], bytes | bytearray, bytes | bytearray]:
+        """What `from_parts` takes: the pack names, the prefixes and the
+        records (merged first), without copying them."""
         self._merge()
-        table = self._table
-        return msgpack.packb(
-            {
-                "packs": self.packs,
-                "order": sys.byteorder,
-                "prefixes": table.prefixes,
-                "records": table.records,
-            }
-        )
+        return self.packs, self._table.prefixes, self._table.records
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "ChunkIndex":
-        d = msgpack.unpackb(data)
-        if d["order"] != sys.byteorder:
-            raise ValueError("chunk index cache written on a machine of another byte order")
-        idx = cls()
-        for pack in d["packs"]:
-            idx.pack_number(pack)
-        table = _Table(bytes(d["prefixes"]), bytes(d["records"]))
-        if len(table.prefixes) % _PREFIX.size or len(table.records) != len(table) * _RECORD.size:
+    def from_parts(
+        cls, packs: list[str], prefixes: bytes | bytearray, records: bytes | bytearray
+    ) -> "ChunkIndex":
+        """An index over `parts()` of another, read in this machine's byte order."""
+        if len(prefixes) % _PREFIX.size or len(records) != len(prefixes) // 4 * _RECORD.size:
             raise ValueError("chunk index records are cut short")
-        idx._table = table
+        idx = cls()
+        for pack in packs:
+            idx.pack_number(pack)
+        idx._table = _Table(prefixes, records)
         return idx
 
 
@@ -289,34 +286,66 @@ def load_index(store: Store, cipher: ObjectCipher, cache: CacheDir | None) -> Ch
     return index
 
 
-def _read_cache(cache: CacheDir | None):
-    data = cache.read(CACHE_NAME) if cache is not None else None
-    if data is None:
+def _read_cache(cache: CacheDir | None) -> tuple[set[str], ChunkIndex] | None:
+    f = cache.open(CACHE_NAME) if cache is not None else None
+    if f is None:
         return None
-    try:
-        body, digest = data[:-32], data[-32:]
-        # A damaged entry would send reads to the wrong place: check it whole.
-        if blake3.blake3(body).digest() != digest:
-            return None
-        d = msgpack.unpackb(body)
-        if d.get("v") != _CACHE_VERSION:
-            return None
-        return set(d["segments"]), ChunkIndex.from_bytes(d["index"])
-    except (
-        ValueError,
-        TypeError,
-        KeyError,
-        AttributeError,
-        struct.error,
-        msgpack.UnpackException,
-    ):
-        return None  # damaged: rebuild from the repository
+    with f:
+        try:
+            size = os.fstat(f.fileno()).st_size
+            first = f.read(_HEAD_SIZE.size)
+            if len(first) != _HEAD_SIZE.size or _HEAD_SIZE.unpack(first)[0] > size:
+                return None
+            head = f.read(_HEAD_SIZE.unpack(first)[0])
+            d = msgpack.unpackb(head)
+            if d.get("v") != _CACHE_VERSION or d.get("order") != sys.byteorder:
+                return None
+            count = d["entries"]
+            # Sizes from a damaged head must not reach an allocation.
+            if len(first) + len(head) + count * (_PREFIX.size + _RECORD.size) + 32 != size:
+                return None
+            prefixes = bytearray(count * _PREFIX.size)
+            records = bytearray(count * _RECORD.size)
+            if f.readinto(prefixes) != len(prefixes) or f.readinto(records) != len(records):
+                return None
+            digest = f.read()
+            # A damaged entry would send reads to the wrong place: check it whole.
+            if (
+                blake3.blake3(first).update(head).update(prefixes).update(records).digest()
+                != digest
+            ):
+                return None
+            return set(d["segments"]), ChunkIndex.from_parts(d["packs"], prefixes, records)
+        except (
+            OSError,
+            ValueError,
+            TypeError,
+            KeyError,
+            AttributeError,
+            msgpack.UnpackException,
+        ):
+            return None  # damaged: rebuild from the repository
 
 
 def _write_cache(cache: CacheDir | None, segments: set[str], index: ChunkIndex) -> None:
     if cache is None:
         return
-    data = msgpack.packb(
-        {"v": _CACHE_VERSION, "segments": sorted(segments), "index": index.to_bytes()}
+    packs, prefixes, records = index.parts()
+    head = msgpack.packb(
+        {
+            "v": _CACHE_VERSION,
+            "segments": sorted(segments),
+            "packs": packs,
+            "order": sys.byteorder,
+            "entries": len(prefixes) // _PREFIX.size,
+        }
     )
-    cache.write(CACHE_NAME, data + blake3.blake3(data).digest())
+
+    def produce(f) -> None:
+        digest = blake3.blake3()
+        for part in (_HEAD_SIZE.pack(len(head)), head, prefixes, records):
+            digest.update(part)
+            f.write(part)
+        f.write(digest.digest())
+
+    cache.write_with(CACHE_NAME, produce)

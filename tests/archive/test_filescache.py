@@ -36,8 +36,8 @@ def test_check_mode():
 def test_modes_compare_what_they_name(tmp_path):
     folder = CacheDir(str(tmp_path / "cache"))
     cache = FilesCache(folder, "files-x", "ctime,size,inode", KEY)
-    assert cache.lookup(b"f", _stat()) is None and not cache.knows(b"f")
-    cache.remember(b"f", _stat(), [[CID, 4]], time.time_ns(), False)
+    assert cache.lookup(cache.key(b"f"), _stat()) is None and not cache.knows(cache.key(b"f"))
+    cache.remember(cache.key(b"f"), _stat(), [[CID, 4]], time.time_ns(), False)
     cache.save()
     changes = {
         "same": {},
@@ -57,9 +57,9 @@ def test_modes_compare_what_they_name(tmp_path):
     for mode, unchanged in expected_unchanged.items():
         loaded = FilesCache(folder, "files-x", mode, KEY)
         for what, change in changes.items():
-            found = loaded.lookup(b"f", _stat(**change))
+            found = loaded.lookup(loaded.key(b"f"), _stat(**change))
             assert (found is not None) == (what in unchanged), (mode, what)
-            assert loaded.knows(b"f") == (mode != "disabled")
+            assert loaded.knows(loaded.key(b"f")) == (mode != "disabled")
             if found is not None:
                 assert found.chunks == [[CID, 4]]
 
@@ -67,31 +67,31 @@ def test_modes_compare_what_they_name(tmp_path):
 def test_recent_files_are_not_remembered(tmp_path):
     cache = FilesCache(CacheDir(str(tmp_path)), "files-x", "ctime,size,inode", KEY)
     now = time.time_ns()
-    cache.remember(b"f", _stat(st_mtime_ns=now, st_ctime_ns=now), [[CID, 4]], now, False)
-    assert not cache.knows(b"f")
+    cache.remember(cache.key(b"f"), _stat(st_mtime_ns=now, st_ctime_ns=now), [[CID, 4]], now, False)
+    assert not cache.knows(cache.key(b"f"))
 
 
 def test_a_new_series_starts_from_the_latest_cache(tmp_path):
     folder = CacheDir(str(tmp_path))
     cache = FilesCache(folder, "files-a", "ctime,size,inode", KEY)
-    cache.remember(b"f", _stat(), [[CID, 4]], time.time_ns(), False)
+    cache.remember(cache.key(b"f"), _stat(), [[CID, 4]], time.time_ns(), False)
     cache.save()
     other = FilesCache(folder, "files-b", "ctime,size,inode", KEY)
-    assert other.lookup(b"f", _stat()).chunks == [[CID, 4]]
+    assert other.lookup(other.key(b"f"), _stat()).chunks == [[CID, 4]]
 
 
 def test_damaged_cache_starts_over(tmp_path):
     path = str(tmp_path / "files-x")
     folder = CacheDir(str(tmp_path))
     cache = FilesCache(folder, "files-x", "ctime,size,inode", KEY)
-    cache.remember(b"f", _stat(), [[CID, 4]], time.time_ns(), False)
+    cache.remember(cache.key(b"f"), _stat(), [[CID, 4]], time.time_ns(), False)
     cache.save()
     data = open(path, "rb").read()
     for i in range(len(data)):
         with open(path, "wb") as f:
             f.write(data[:i] + bytes([data[i] ^ 1]) + data[i + 1 :])
         loaded = FilesCache(folder, "files-x", "ctime,size,inode", KEY)
-        assert loaded.lookup(b"f", _stat()) is None, i
+        assert loaded.lookup(loaded.key(b"f"), _stat()) is None, i
 
 
 def test_many_files_round_trip_and_replace(tmp_path):
@@ -99,25 +99,25 @@ def test_many_files_round_trip_and_replace(tmp_path):
     cache = FilesCache(folder, "files-x", "ctime,size,inode", KEY)
     chunks = {i: [[bytes([i % 256]) * 32, i], [bytes(32), 7]][: 1 + i % 2] for i in range(3000)}
     for i, cl in chunks.items():
-        cache.remember(b"f%d" % i, _stat(st_ino=i), cl, time.time_ns(), False)
+        cache.remember(cache.key(b"f%d" % i), _stat(st_ino=i), cl, time.time_ns(), False)
     cache.save()
     again = FilesCache(folder, "files-x", "ctime,size,inode", KEY)
     for i, cl in chunks.items():
-        assert again.lookup(b"f%d" % i, _stat(st_ino=i)).chunks == cl
+        assert again.lookup(again.key(b"f%d" % i), _stat(st_ino=i)).chunks == cl
     # A file backed up again replaces its entry; the others are kept.
-    again.remember(b"f5", _stat(st_ino=5, st_size=9), [[CID, 9]], time.time_ns(), False)
+    again.remember(again.key(b"f5"), _stat(st_ino=5, st_size=9), [[CID, 9]], time.time_ns(), False)
     again.save()
     third = FilesCache(folder, "files-x", "ctime,size,inode", KEY)
-    assert third.lookup(b"f5", _stat(st_ino=5, st_size=9)).chunks == [[CID, 9]]
-    assert third.lookup(b"f5", _stat(st_ino=5)) is None
-    assert third.lookup(b"f6", _stat(st_ino=6)).chunks == chunks[6]
+    assert third.lookup(third.key(b"f5"), _stat(st_ino=5, st_size=9)).chunks == [[CID, 9]]
+    assert third.lookup(third.key(b"f5"), _stat(st_ino=5)) is None
+    assert third.lookup(third.key(b"f6"), _stat(st_ino=6)).chunks == chunks[6]
 
 
 def test_bare_is_trusted_only_where_ctimes_are_compared(tmp_path):
     folder = CacheDir(str(tmp_path))
     cache = FilesCache(folder, "files-x", "ctime,size,inode", KEY)
-    cache.remember(b"bare", _stat(), [[CID, 4]], time.time_ns(), True)
-    cache.remember(b"dressed", _stat(), [[CID, 4]], time.time_ns(), False)
+    cache.remember(cache.key(b"bare"), _stat(), [[CID, 4]], time.time_ns(), True)
+    cache.remember(cache.key(b"dressed"), _stat(), [[CID, 4]], time.time_ns(), False)
     cache.save()
     for mode, trusted in (
         ("ctime,size,inode", True),
@@ -126,8 +126,8 @@ def test_bare_is_trusted_only_where_ctimes_are_compared(tmp_path):
         ("mtime,size", False),
     ):
         loaded = FilesCache(folder, "files-x", mode, KEY)
-        assert loaded.lookup(b"bare", _stat()).bare == trusted, mode
-        assert not loaded.lookup(b"dressed", _stat()).bare, mode
+        assert loaded.lookup(loaded.key(b"bare"), _stat()).bare == trusted, mode
+        assert not loaded.lookup(loaded.key(b"dressed"), _stat()).bare, mode
 
 
 def test_at_most_a_hundred_bytes_per_file_of_one_chunk(tmp_path):
@@ -136,7 +136,7 @@ def test_at_most_a_hundred_bytes_per_file_of_one_chunk(tmp_path):
     cache = FilesCache(folder, "files-x", "ctime,size,inode", KEY)
     count = 50_000
     for i in range(count):
-        cache.remember(b"f%d" % i, _stat(st_ino=i), [[CID, 4]], time.time_ns(), True)
+        cache.remember(cache.key(b"f%d" % i), _stat(st_ino=i), [[CID, 4]], time.time_ns(), True)
     cache.save()
     del cache
     tracemalloc.start()
@@ -146,7 +146,7 @@ def test_at_most_a_hundred_bytes_per_file_of_one_chunk(tmp_path):
         held = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
-    assert loaded.lookup(b"f7", _stat(st_ino=7)).bare
+    assert loaded.lookup(loaded.key(b"f7"), _stat(st_ino=7)).bare
     assert held <= 100 * count, held / count
 
 
@@ -160,7 +160,7 @@ def test_this_backups_entries_are_not_held_in_memory(tmp_path):
     try:
         before = tracemalloc.get_traced_memory()[0]
         for i in range(count):
-            cache.remember(b"f%d" % i, _stat(st_ino=i), [[CID, 4]], time.time_ns(), True)
+            cache.remember(cache.key(b"f%d" % i), _stat(st_ino=i), [[CID, 4]], time.time_ns(), True)
         held = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
@@ -168,4 +168,4 @@ def test_this_backups_entries_are_not_held_in_memory(tmp_path):
     cache.save()
     assert os.listdir(tmp_path / "cache") == ["files-x"]
     loaded = FilesCache(folder, "files-x", "ctime,size,inode", KEY)
-    assert loaded.lookup(b"f199999", _stat(st_ino=199_999)).chunks == [[CID, 4]]
+    assert loaded.lookup(loaded.key(b"f199999"), _stat(st_ino=199_999)).chunks == [[CID, 4]]

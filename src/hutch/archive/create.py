@@ -98,6 +98,7 @@ class _Pending:
     futures: deque[Future] = field(default_factory=deque)
     chunks: list | None = None
     st: os.stat_result | None = None
+    cache_key: bytes = b""  # the files cache's name for it, where st is set
     size: int = 0
     unsettled: int = 0  # bytes of `futures`
     bare: bool = False  # reading its xattrs, ACLs and flags found none
@@ -181,7 +182,7 @@ class ArchiveCreator:
                 self._hardlink_chunks.setdefault(item["hlid"], pending.chunks)
             if pending.st is not None:
                 self.files_cache.remember(
-                    item["path"], pending.st, pending.chunks, self.start_ns, pending.bare
+                    pending.cache_key, pending.st, pending.chunks, self.start_ns, pending.bare
                 )
         elif "hlid" in item and item["hlid"] in self._hardlink_chunks:
             item["chunks"] = self._hardlink_chunks[item["hlid"]]
@@ -279,7 +280,8 @@ class ArchiveCreator:
         if self.options.dry_run:
             self._enqueue(_Pending(item, "-"))
             return
-        known = self.files_cache.lookup(path, st)
+        cache_key = self.files_cache.key(path)
+        known = self.files_cache.lookup(cache_key, st)
         if known is not None and all(bytes(c[0]) in self.repo.index for c in known.chunks):
             if not known.bare:
                 read_xattrs(fs_path, item)
@@ -288,8 +290,8 @@ class ArchiveCreator:
             self.stats.original_size += st.st_size
             self._enqueue(_Pending(item, "U", chunks=[[bytes(i), n] for i, n in known.chunks]))
             return
-        status = "M" if known is None and self.files_cache.knows(path) else "A"
-        pending = _Pending(item, status, st=st)
+        status = "M" if known is None and self.files_cache.knows(cache_key) else "A"
+        pending = _Pending(item, status, st=st, cache_key=cache_key)
         fd = _open_for_reading(fs_path)
         try:
             plain = len(item)

@@ -120,7 +120,7 @@ class FilesCache:
         self.cache = cache
         self.name = name
         self.mode = check_mode(mode)
-        self.key = key
+        self._id_key = key  # the repository key: its keyed hash names the paths
         self.enabled = self.mode != "disabled" and cache.folder is not None
         self._use_ctime = "ctime" in self.mode
         self._use_inode = "inode" in self.mode
@@ -157,9 +157,13 @@ class FilesCache:
             return
         self._old = _Entries(records, chunks)
 
-    def _key(self, path: bytes) -> bytes:
+    def key(self, path: bytes) -> bytes:
+        """What the cache knows `path` by (a keyed hash: no names in clear);
+        computed once per file by the caller, for lookup and remember."""
+        if not self.enabled:
+            return b""
         # = key.opaque_id(b"files cache path", path), without a hasher object per call.
-        return self.key.chunk_id(b"files cache path\0" + path)[:_KEY]
+        return self._id_key.chunk_id(b"files cache path\0" + path)[:_KEY]
 
     def _unchanged(self, rec: tuple, st: os.stat_result) -> bool:
         """Compare what the mode asks for. Entries keep every field, so a
@@ -169,12 +173,12 @@ class FilesCache:
             return False
         return ctime == st.st_ctime_ns if self._use_ctime else mtime == st.st_mtime_ns
 
-    def lookup(self, path: bytes, st: os.stat_result) -> "Unchanged | None":
+    def lookup(self, key: bytes, st: os.stat_result) -> "Unchanged | None":
         """The chunk list of an unchanged file (and whether its xattrs, ACLs
         and flags are known to be none), or None."""
         if not self.enabled:
             return None
-        at = self._old.find(self._key(path))
+        at = self._old.find(key)
         if at < 0:
             return None
         rec = _RECORD.unpack_from(self._old.records, at)
@@ -188,15 +192,15 @@ class FilesCache:
             rec[8] and self._use_ctime,
         )
 
-    def knows(self, path: bytes) -> bool:
-        """Whether an earlier backup of the series saw `path` (so a file that
-        `lookup` rejects was modified, not added)."""
-        return self.enabled and self._old.find(self._key(path)) >= 0
+    def knows(self, key: bytes) -> bool:
+        """Whether an earlier backup of the series saw the file (so a file
+        that `lookup` rejects was modified, not added)."""
+        return self.enabled and self._old.find(key) >= 0
 
     def remember(
-        self, path: bytes, st: os.stat_result, chunks: list, start_ns: int, bare: bool
+        self, key: bytes, st: os.stat_result, chunks: list, start_ns: int, bare: bool
     ) -> None:
-        """Keep what `path` looked like (`bare`: it had no xattrs, ACLs or
+        """Keep what the file looked like (`bare`: it had no xattrs, ACLs or
         kept flags) and which chunks hold it."""
         if not self.enabled:
             return
@@ -204,7 +208,6 @@ class FilesCache:
         # the backup could change again without a new timestamp: don't trust it.
         if max(st.st_mtime_ns, st.st_ctime_ns) >= start_ns - 1_000_000_000:
             return
-        key = self._key(path)
         at = self._old.find(key)
         if at >= 0:
             self._old.records[at + _AGE_AT] = _GONE

@@ -1,5 +1,7 @@
 """The files cache: which files count as unchanged under each mode."""
 
+import errno
+import io
 import os
 import time
 import tracemalloc
@@ -169,3 +171,25 @@ def test_this_backups_entries_are_not_held_in_memory(tmp_path):
     assert os.listdir(tmp_path / "cache") == ["files-x"]
     loaded = FilesCache(folder, "files-x", "ctime,size,inode", KEY)
     assert loaded.lookup(loaded.key(b"f199999"), _stat(st_ino=199_999)).chunks == [[CID, 4]]
+
+
+class _FullDisk(io.BytesIO):
+    def write(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_no_scratch_space_keeps_the_old_cache_working(tmp_path, monkeypatch):
+    warnings = []
+    folder = CacheDir(str(tmp_path / "cache"), warnings.append)
+    first = FilesCache(folder, "files-x", "ctime,size,inode", KEY)
+    first.remember(first.key(b"old"), _stat(), [[CID, 4]], time.time_ns(), True)
+    first.save()
+    saved = (tmp_path / "cache" / "files-x").read_bytes()
+    monkeypatch.setattr(CacheDir, "scratch", lambda self: _FullDisk())
+    cache = FilesCache(folder, "files-x", "ctime,size,inode", KEY)
+    for i in range(3):
+        cache.remember(cache.key(b"new%d" % i), _stat(), [[CID, 4]], time.time_ns(), True)
+        assert cache.lookup(cache.key(b"old"), _stat()).chunks == [[CID, 4]]
+    cache.save()
+    assert len(warnings) == 1 and "No space left" in warnings[0]
+    assert (tmp_path / "cache" / "files-x").read_bytes() == saved

@@ -126,6 +126,7 @@ class FilesCache:
         self._use_inode = "inode" in self.mode
         self._old = _Entries(bytearray(), bytearray())
         self._new: _Spill | None = None
+        self._keeping = self.enabled  # False once the scratch files failed
         if self.enabled:
             self._load()
 
@@ -202,7 +203,7 @@ class FilesCache:
     ) -> None:
         """Keep what the file looked like (`bare`: it had no xattrs, ACLs or
         kept flags) and which chunks hold it."""
-        if not self.enabled:
+        if not self._keeping:
             return
         # A file changed within the timestamp granularity around the start of
         # the backup could change again without a new timestamp: don't trust it.
@@ -228,13 +229,15 @@ class FilesCache:
         try:
             new.add(record, b"".join([_CHUNK.pack(chunk_id, size) for chunk_id, size in chunks]))
         except OSError as e:
-            # Scratch space ran out: no new cache this time (the old one stays).
+            # Scratch space ran out: no new cache this time (the old one stays
+            # and still serves the lookups of this backup).
             self.cache.failed_at(self.cache.folder or "", e)
-            self.enabled = False
+            self._keeping = False
+            new.close()
 
     def save(self) -> None:
         """Write the kept old entries (a backup older) and this backup's."""
-        if not self.enabled:
+        if not self._keeping:
             return
         old = self._old
         size = _RECORD.size

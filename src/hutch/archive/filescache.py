@@ -37,7 +37,7 @@ from typing import IO, NamedTuple
 import blake3
 
 from ..errors import UsageError
-from ..repo.cache import CacheDir
+from ..repo.cache import CacheDir, HashingWriter
 
 MAX_AGE = 20
 PREFIX = "files-"
@@ -250,7 +250,7 @@ class FilesCache:
         new = self._new or _Spill(CacheDir(None))
 
         def produce(f) -> None:
-            out = _HashingWriter(f)
+            out = HashingWriter(f)
             out.write(_HEAD.pack(_MAGIC, count + new.count, chunk_bytes + new.chunk_bytes))
             offset = 0
             for start in range(0, len(old.records), size):
@@ -307,34 +307,6 @@ class _Spill:
     def close(self) -> None:
         self.records.close()
         self.chunks.close()
-
-
-class _HashingWriter:
-    """Buffered writes to a file, with the BLAKE3 of all of them at the end."""
-
-    def __init__(self, f):
-        self._f = f
-        self._digest = blake3.blake3()
-        self._buffer = bytearray()
-
-    def write(self, data) -> None:
-        if len(data) >= 1 << 20:
-            self._flush()
-            self._digest.update(data)
-            self._f.write(data)
-            return
-        self._buffer += data
-        if len(self._buffer) >= 1 << 20:
-            self._flush()
-
-    def _flush(self) -> None:
-        self._digest.update(self._buffer)
-        self._f.write(self._buffer)
-        self._buffer = bytearray()
-
-    def finish(self) -> None:
-        self._flush()
-        self._f.write(self._digest.digest())
 
 
 def cache_name(series_id: bytes) -> str:

@@ -14,6 +14,8 @@ import tempfile
 from collections.abc import Callable
 from typing import IO, BinaryIO
 
+import blake3
+
 
 class CacheDir:
     def __init__(self, folder: str | None, warn: Callable[[str], None] | None = None):
@@ -123,6 +125,35 @@ class CacheDir:
                 f"cannot write the cache file {path}: {error.strerror}; going on without "
                 "the cache (only slower: nothing is lost)"
             )
+
+
+class HashingWriter:
+    """Buffered writes to a cache file, with the BLAKE3 of all of them at the
+    end (`finish`): what a reader checks before trusting the file."""
+
+    def __init__(self, f):
+        self._f = f
+        self._digest = blake3.blake3()
+        self._buffer = bytearray()
+
+    def write(self, data) -> None:
+        if len(data) >= 1 << 20:
+            self._flush()
+            self._digest.update(data)
+            self._f.write(data)
+            return
+        self._buffer += data
+        if len(self._buffer) >= 1 << 20:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._digest.update(self._buffer)
+        self._f.write(self._buffer)
+        self._buffer = bytearray()
+
+    def finish(self) -> None:
+        self._flush()
+        self._f.write(self._digest.digest())
 
 
 def _remove_quietly(path: str) -> None:

@@ -20,7 +20,7 @@ import msgpack
 from ..crypto.objects import ObjectCipher, ObjectKind
 from ..errors import IntegrityError, ObjectNotFound, StoreError
 from ..store.base import Store
-from .cache import CacheDir
+from .cache import CacheDir, HashingWriter
 from .pack import TAIL_GUESS, NeedMore, parse_tail
 
 SEGMENT_ID = b"index segment"
@@ -342,10 +342,9 @@ def _write_cache(cache: CacheDir | None, segments: set[str], index: ChunkIndex) 
     )
 
     def produce(f) -> None:
-        digest = blake3.blake3()
+        out = HashingWriter(f)
         for part in (_HEAD_SIZE.pack(len(head)), head, prefixes, records):
-            digest.update(part)
-            f.write(part)
-        f.write(digest.digest())
+            out.write(part)
+        out.finish()
 
     cache.write_with(CACHE_NAME, produce)

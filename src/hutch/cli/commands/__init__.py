@@ -59,20 +59,18 @@ class Commands(argparse._SubParsersAction):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._registered: set[str] = set()
         self.choices = _Parsers(self)
 
     def register(self, name: str) -> None:
-        """Register the command `name` (and its aliases) unless it is already."""
-        if MODULES[name] not in self._registered:
-            self._registered.add(MODULES[name])
+        """Register the command `name` (with its aliases) unless it is already."""
+        if name not in self._name_parser_map:
             module(name).register(self, self.common)
             dict.update(self.choices, self._name_parser_map)
 
     def register_all(self) -> None:
         """Register every command, listed in the order of MODULES whichever
         came first (the command that runs, e.g. completion)."""
-        if len(self._registered) == len(set(MODULES.values())):
+        if len(self._name_parser_map) == len(MODULES):
             return
         for name in MODULES:
             self.register(name)

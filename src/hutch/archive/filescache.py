@@ -34,10 +34,8 @@ from array import array
 from collections.abc import Iterator
 from typing import IO, NamedTuple
 
-import blake3
-
 from ..errors import UsageError
-from ..repo.cache import CacheDir, HashingWriter
+from ..repo.cache import CacheDir, HashingWriter, read_checked
 
 MAX_AGE = 20
 PREFIX = "files-"
@@ -140,23 +138,17 @@ class FilesCache:
         with f:
             try:
                 head = f.read(_HEAD.size)
-                magic, count, chunk_bytes = (
-                    _HEAD.unpack(head) if len(head) == _HEAD.size else (b"", 0, 0)
-                )
-                # Sizes from a damaged header must not reach an allocation.
-                expected = _HEAD.size + count * _RECORD.size + chunk_bytes + 32
-                if magic != _MAGIC or expected != os.fstat(f.fileno()).st_size:
+                if len(head) != _HEAD.size:
                     return
-                records, chunks = bytearray(count * _RECORD.size), bytearray(chunk_bytes)
-                if f.readinto(records) != len(records) or f.readinto(chunks) != len(chunks):
+                magic, count, chunk_bytes = _HEAD.unpack(head)
+                if magic != _MAGIC:
                     return
-                digest = f.read()
+                # A damaged cache could name the wrong chunks for a file: check it whole.
+                parts = read_checked(f, head, [count * _RECORD.size, chunk_bytes])
             except OSError:
                 return  # unreadable: start over, costs one full read
-        # A damaged cache could name the wrong chunks for a file: check it whole.
-        if blake3.blake3(head).update(records).update(chunks).digest() != digest:
-            return
-        self._old = _Entries(records, chunks)
+        if parts is not None:
+            self._old = _Entries(*parts)
 
     def key(self, path: bytes) -> bytes:
         """What the cache knows `path` by (a keyed hash: no names in clear);

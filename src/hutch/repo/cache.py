@@ -156,6 +156,23 @@ class HashingWriter:
         self._f.write(self._digest.digest())
 
 
+def read_checked(f: io.BufferedReader, head: bytes, sizes: list[int]) -> list[bytearray] | None:
+    """The parts of a file that HashingWriter wrote, after `head` (already
+    read from `f`): a buffer of each of `sizes` bytes, read straight into
+    it; None unless the file is exactly the head, those parts and the BLAKE3
+    of all of them. The sizes come from the head, so they are checked
+    against the file's before anything is allocated."""
+    if min(sizes, default=0) < 0 or len(head) + sum(sizes) + 32 != os.fstat(f.fileno()).st_size:
+        return None
+    parts = [bytearray(size) for size in sizes]
+    if any(f.readinto(part) != len(part) for part in parts):
+        return None
+    digest = blake3.blake3(head)
+    for part in parts:
+        digest.update(part)
+    return parts if digest.digest() == f.read() else None
+
+
 def _remove_quietly(path: str) -> None:
     try:
         os.unlink(path)

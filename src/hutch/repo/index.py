@@ -20,7 +20,7 @@ import msgpack
 from ..crypto.objects import ObjectCipher, ObjectKind
 from ..errors import IntegrityError, ObjectNotFound, StoreError
 from ..store.base import Store
-from .cache import CacheDir, HashingWriter
+from .cache import CacheDir, HashingWriter, read_checked
 from .pack import TAIL_GUESS, NeedMore, parse_tail
 
 SEGMENT_ID = b"index segment"
@@ -164,7 +164,10 @@ class ChunkIndex:
         cls, packs: list[str], prefixes: bytes | bytearray, records: bytes | bytearray
     ) -> "ChunkIndex":
         """An index over `parts()` of another, read in this machine's byte order."""
-        if len(prefixes) % _PREFIX.size or len(records) != len(prefixes) // 4 * _RECORD.size:
+        if (
+            len(prefixes) % _PREFIX.size
+            or len(records) != len(prefixes) // _PREFIX.size * _RECORD.size
+        ):
             raise ValueError("chunk index records are cut short")
         idx = cls()
         for pack in packs:
@@ -292,30 +295,22 @@ def _read_cache(cache: CacheDir | None) -> tuple[set[str], ChunkIndex] | None:
         return None
     with f:
         try:
-            size = os.fstat(f.fileno()).st_size
             first = f.read(_HEAD_SIZE.size)
-            if len(first) != _HEAD_SIZE.size or _HEAD_SIZE.unpack(first)[0] > size:
+            if len(first) != _HEAD_SIZE.size:
                 return None
-            head = f.read(_HEAD_SIZE.unpack(first)[0])
-            d = msgpack.unpackb(head)
+            (head_size,) = _HEAD_SIZE.unpack(first)
+            if head_size > os.fstat(f.fileno()).st_size:
+                return None
+            head = first + f.read(head_size)
+            d = msgpack.unpackb(head[_HEAD_SIZE.size :])
             if d.get("v") != _CACHE_VERSION or d.get("order") != sys.byteorder:
                 return None
             count = d["entries"]
-            # Sizes from a damaged head must not reach an allocation.
-            if len(first) + len(head) + count * (_PREFIX.size + _RECORD.size) + 32 != size:
-                return None
-            prefixes = bytearray(count * _PREFIX.size)
-            records = bytearray(count * _RECORD.size)
-            if f.readinto(prefixes) != len(prefixes) or f.readinto(records) != len(records):
-                return None
-            digest = f.read()
             # A damaged entry would send reads to the wrong place: check it whole.
-            if (
-                blake3.blake3(first).update(head).update(prefixes).update(records).digest()
-                != digest
-            ):
+            parts = read_checked(f, head, [count * _PREFIX.size, count * _RECORD.size])
+            if parts is None:
                 return None
-            return set(d["segments"]), ChunkIndex.from_parts(d["packs"], prefixes, records)
+            return set(d["segments"]), ChunkIndex.from_parts(d["packs"], *parts)
         except (
             OSError,
             ValueError,

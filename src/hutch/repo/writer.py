@@ -66,11 +66,14 @@ class RepoWriter:
         builder, self._builder = self._builder, PackBuilder()
         if not len(builder) or self.dry_run:
             return
-        name, data = builder.finish(self.cipher)
         self._wait_uploads(self._in_flight - 1)
-        self._uploads.append(self._pool.submit(self._upload, name, data, builder.entries))
+        self._uploads.append(self._pool.submit(self._upload, builder))
 
-    def _upload(self, name: str, data: bytearray, entries: list) -> None:
+    def _upload(self, builder: PackBuilder) -> None:
+        # Sealing the header and hashing the whole pack for its name happen
+        # here, off the thread that reads and chunks the files.
+        name, data = builder.finish(self.cipher)
+        entries = builder.entries
         if self.repo.lock is not None:
             self.repo.lock.check()
         self.repo.store.put(f"packs/{name}", data)

@@ -54,3 +54,31 @@ def test_a_command_line_imports_its_own_command_only():
             [sys.executable, "-c", code, *argv], capture_output=True, text=True, check=True
         ).stdout
         assert out.split() == [expected], argv
+
+
+def test_a_local_backup_imports_no_server_ssh_client_or_compaction(hutch, tmp_path):
+    repo, data = tmp_path / "repo", tmp_path / "data"
+    data.mkdir()
+    (data / "file").write_bytes(b"content")
+    hutch("init", "-e", "repokey", repo, check=0)
+    code = (
+        "import atexit, sys\n"
+        "from hutch.cli.main import main\n"
+        "atexit.register(lambda: print(' '.join(sorted(sys.modules)), file=sys.stderr))\n"
+        "main(sys.argv[1:])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, "create", f"{repo}::one", str(data)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = set(done.stderr.split())
+    assert "hutch.archive.create" in loaded
+    unneeded = {
+        "hutch.remote.server",
+        "hutch.remote.client",
+        "hutch.repo.compact",
+        "hutch.repo.keyless",
+    }
+    assert not unneeded & loaded

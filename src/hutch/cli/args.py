@@ -2,11 +2,9 @@
 
 import argparse
 
-from ..archive.check import repair_note
 from ..archive.patterns import PatternMatcher
 from ..archive.report import Reporter
 from ..errors import EXIT_ERROR, EXIT_OK, EXIT_WARNING, UsageError
-from ..remote.server import DEFAULT_IDLE_TIMEOUT
 from ..store.arrivals import MAX_CLIENT_NAME
 from . import location
 from .output import logger, printable
@@ -124,6 +122,8 @@ def report_damaged_archives(archives) -> int:
 def report_repaired(entries, warn=None) -> int:
     """Say what an earlier repair lost of these archives (through `warn`,
     default the log); the exit code: a warning if anything was lost."""
+    from ..archive.check import repair_note  # only the commands that list archives
+
     rc = EXIT_OK
     for entry in entries:
         if note := repair_note(entry):
@@ -169,6 +169,8 @@ def client_name(text: str) -> str:
 
 
 def add_idle_timeout(parser: argparse.ArgumentParser) -> None:
+    from ..remote.server import DEFAULT_IDLE_TIMEOUT  # only the servers' parsers
+
     parser.add_argument(
         "--idle-timeout",
         metavar="SECONDS",

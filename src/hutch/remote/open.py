@@ -15,7 +15,6 @@ from ..store.permissions import PermissionStore, check_mode
 from ..store.quota import QuotaStore
 from ..store.retry import RetryStore
 from ..store.validating import ValidatingStore
-from .client import RemoteStore
 from .urls import Location, parse_location
 
 
@@ -39,6 +38,8 @@ def open_store(location: str, remote: RemoteOptions | None = None) -> Store:
         return ArrivalStore(LocalStore(loc.path))
     if loc.scheme == "s3":
         return ArrivalStore(_s3_store(loc))
+    from .client import RemoteStore  # with its subprocess and sockets: remote ones only
+
     return RemoteStore.connect(loc, remote or RemoteOptions())
 
 

@@ -30,7 +30,6 @@ from ..store.arrivals import Arrival
 from ..store.base import Store
 from ..store.published import pack_archive_object, split_archive_object
 from ..store.schema import arrival_name, object_id
-from .keyless import soft_delete
 from .repository import Repository
 
 ID_PREFIX = "aid:"
@@ -264,6 +263,9 @@ class ArchiveList:
             entry.arrival = arrival
 
     def delete(self, entry: ArchiveEntry) -> None:
+        # Imported here: it brings compaction's code, which no backup needs.
+        from .keyless import soft_delete
+
         soft_delete(self.repo.store, entry.id)
 
     def rename(self, entry: ArchiveEntry, new_name: str) -> None:

@@ -134,6 +134,12 @@ class ArchiveList:
         self.warnings: list[str] = []
         # Store names of entries that failed authentication in the last list().
         self.damaged: list[str] = []
+        # (entry, arrival record) as read, by store name: a command lists
+        # more than once (create: at its start and at its commit), and only
+        # names it has not seen are fetched again. Another client's rename
+        # (the one change an entry takes under its name) in between is not
+        # seen; it could as well land just after the last listing.
+        self._fetched: dict[str, tuple[bytes | bytearray, bytes | bytearray | None]] = {}
 
     def _warn(self, text: str) -> None:
         self.warnings.append(text)
@@ -171,21 +177,44 @@ class ArchiveList:
         names = [
             i.name for i in self.repo.store.list(namespace) if i.name.split("/", 1)[1] not in skip
         ]
-        blobs = get_each(self.repo.store, names)
-        try:
-            records = get_each(self.repo.store, [arrival_name(n) for n in names])
-        except PermissionDenied:
-            records = [None] * len(names)  # not readable here: order by claimed time only
+        self._fetch([n for n in names if n not in self._fetched])
         entries = []
         self.damaged = []
-        for name, blob, record in zip(names, blobs, records, strict=True):
-            if blob is None:
+        for name in names:
+            if name not in self._fetched:
                 continue  # deleted while we listed
+            blob, record = self._fetched[name]
             try:
                 entries.append(self._open(name, blob, record))
             except IntegrityError:
                 self.damaged.append(name)
         return sorted(entries, key=_time_order)
+
+    def _fetch(self, names: builtins.list[str]) -> None:
+        """Read the entries `names` and their arrival records, in one round
+        trip where all are there and readable."""
+        if not names:
+            return
+        store = self.repo.store
+        arrivals = [arrival_name(n) for n in names]
+        try:
+            both = list(store.get_many([(n, 0, None) for n in names + arrivals]))
+            blobs, records = both[: len(names)], both[len(names) :]
+        except (ObjectNotFound, PermissionDenied):
+            blobs = get_each(store, names)
+            try:
+                records = get_each(store, arrivals)
+            except PermissionDenied:
+                records = [None] * len(names)  # not readable here: order by claimed time only
+        for name, blob, record in zip(names, blobs, records, strict=True):
+            if blob is not None:
+                self._fetched[name] = (blob, record)
+
+    def _forget(self, *keys: str) -> None:
+        """Read these entries anew next time: this client changed them."""
+        for key in keys:
+            self._fetched.pop(f"archives/{key}", None)
+            self._fetched.pop(f"deleted/{key}", None)
 
     def list(self) -> list[ArchiveEntry]:
         """All readable archives, oldest first by the time they claim. A
@@ -267,6 +296,7 @@ class ArchiveList:
         from .keyless import soft_delete
 
         soft_delete(self.repo.store, entry.id)
+        self._forget(entry.id.hex())
 
     def rename(self, entry: ArchiveEntry, new_name: str) -> None:
         """Seal the entry anew under its own id, replacing it in one atomic
@@ -277,6 +307,7 @@ class ArchiveList:
         if self.repo.lock is not None:
             self.repo.lock.check()
         entry.name = new_name
+        self._forget(entry.id.hex())
         self.repo.store.put(f"archives/{entry.id.hex()}", self._seal(entry), overwrite=True)
 
     def list_deleted(self) -> builtins.list[ArchiveEntry]:
@@ -294,6 +325,7 @@ class ArchiveList:
                 "exists; rename that one first"
             )
         name = f"deleted/{entry.id.hex()}"
+        self._forget(entry.id.hex())
         self.repo.store.put(f"archives/{entry.id.hex()}", self.repo.store.get(name))
         self.repo.store.delete(name)
 
@@ -301,5 +333,6 @@ class ArchiveList:
         """Move an entry that cannot be read (`archives/<id>`) to deleted/:
         out of the listings, and gone for good with the next compact."""
         key = name.split("/", 1)[1]
+        self._forget(key)
         self.repo.store.put(f"deleted/{key}", self.repo.store.get(name), overwrite=True)
         self.repo.store.delete(name)

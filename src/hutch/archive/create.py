@@ -210,7 +210,13 @@ class ArchiveCreator:
         `add_stream_item`; commit it unless this is a dry run."""
         check_archive_name(name)
         archives = ArchiveList(self.repo)
-        if not self.options.dry_run and archives.exists(name):
+        with ThreadPoolExecutor(max_workers=1) as preload:
+            # The chunk index loads while the archive list is read: through a
+            # server, their round trips overlap. If loading fails, the first
+            # use of the index below loads it again and reports why.
+            preload.submit(lambda: self.repo.index)
+            taken = not self.options.dry_run and archives.exists(name)
+        if taken:
             raise ArchiveExists(f"archive {name!r} already exists; choose another name")
         start = time.time()
         series_id = self.key.opaque_id(b"series", (self.options.series or name).encode())

@@ -13,6 +13,7 @@ import bisect
 import os
 import struct
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import blake3
 import msgpack
@@ -254,8 +255,14 @@ def all_locations(store: Store, cipher: ObjectCipher) -> dict[bytes, list]:
 
 def load_index(store: Store, cipher: ObjectCipher, cache: CacheDir | None) -> ChunkIndex:
     """The merged index of the repository, using and refreshing the cache."""
-    segments = {info.name for info in store.list("index")}
-    packs = {info.name.split("/", 1)[1]: info.size for info in store.list("packs")}
+    # Two listings that do not depend on each other: through a server (or
+    # from object storage, page by page) they wait out their latency at once.
+    # Entries of a pack listed in a segment but not among the packs are left
+    # out below, whichever listing a concurrent writer's pack made it into.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        listing_packs = pool.submit(store.list, "packs")
+        segments = {info.name for info in store.list("index")}
+        packs = {info.name.split("/", 1)[1]: info.size for info in listing_packs.result()}
     cached = _read_cache(cache)
     # A cache that knows a segment or pack that is gone is stale: trusting it
     # could deduplicate against a chunk that no longer exists.

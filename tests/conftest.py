@@ -7,6 +7,8 @@ import io
 import os
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -16,6 +18,7 @@ from hutch.archive.report import Reporter
 from hutch.cli.context import Dirs
 from hutch.repo.repository import Repository
 from hutch.store.local import LocalStore
+from hutch.store.wrapper import StoreWrapper
 
 from .s3server import SeaweedS3, weed_binary
 from .sshd import Sshd, have_sshd
@@ -135,6 +138,37 @@ def build_archive(path, name: str, items) -> None:
         creator.run(name, produce)
     finally:
         repo.close()
+
+
+class OverlapProbe(StoreWrapper):
+    """A store whose reads (get, exists, list) each take a distant server's
+    round trip; notes how many were under way at once, at most."""
+
+    def __init__(self, inner):
+        super().__init__(inner)
+        self._lock = threading.Lock()
+        self._active = 0
+        self.most = 0
+
+    def _slowly(self, call, *args):
+        with self._lock:
+            self._active += 1
+            self.most = max(self.most, self._active)
+        try:
+            time.sleep(0.2)
+            return call(*args)
+        finally:
+            with self._lock:
+                self._active -= 1
+
+    def get(self, name, offset=0, length=None):
+        return self._slowly(self.inner.get, name, offset, length)
+
+    def exists(self):
+        return self._slowly(self.inner.exists)
+
+    def list(self, namespace):
+        return self._slowly(self.inner.list, namespace)
 
 
 def make_item(path: bytes, mode: int, **fields) -> dict:

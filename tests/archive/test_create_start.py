@@ -3,8 +3,6 @@
 still the backup's error."""
 
 import io
-import threading
-import time
 
 import pytest
 
@@ -13,30 +11,8 @@ from hutch.archive.report import Reporter
 from hutch.errors import HutchError
 from hutch.repo.archives import ArchiveList
 from hutch.store.faults import FaultRule, FaultStore
-from hutch.store.wrapper import StoreWrapper
 
-from ..conftest import make_item, open_repository
-
-
-class OverlapProbe(StoreWrapper):
-    """Notes how many listings were under way at once, at most."""
-
-    def __init__(self, inner):
-        super().__init__(inner)
-        self._lock = threading.Lock()
-        self._active = 0
-        self.most = 0
-
-    def list(self, namespace):
-        with self._lock:
-            self._active += 1
-            self.most = max(self.most, self._active)
-        try:
-            time.sleep(0.2)  # a distant server's round trip
-            return self.inner.list(namespace)
-        finally:
-            with self._lock:
-                self._active -= 1
+from ..conftest import OverlapProbe, make_item, open_repository
 
 
 def _back_up(repository, name: str) -> None:

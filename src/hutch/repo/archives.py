@@ -197,8 +197,12 @@ class ArchiveList:
             return
         store = self.repo.store
         arrivals = [arrival_name(n) for n in names]
+        blobs: builtins.list[bytes | bytearray | None]
+        records: builtins.list[bytes | bytearray | None]
         try:
-            both = list(store.get_many([(n, 0, None) for n in names + arrivals]))
+            both: builtins.list[bytes | bytearray | None] = list(
+                store.get_many([(n, 0, None) for n in names + arrivals])
+            )
             blobs, records = both[: len(names)], both[len(names) :]
         except (ObjectNotFound, PermissionDenied):
             blobs = get_each(store, names)

@@ -4,6 +4,7 @@ sessions that write and read chunks."""
 import os
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from ..crypto.key import Key, check_mode, keyfile_text, parse_keyfile_text
 from ..errors import (
@@ -106,14 +107,20 @@ class Repository:
         """envelope: the sealed key, when it comes from elsewhere (a pulling
         server hands over a keyfile key); it must still open with the
         passphrase and belong to this repository."""
-        config = read_config(store)
-        check_and_remember(security_dir, config)
-        check_mode(config.mode)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            # The key is read while the config is (most repositories keep it
+            # inside): through a server, one round trip instead of two. For
+            # the other modes the guess finds nothing and is dropped.
+            repokey = pool.submit(store.get, REPOKEY_NAME) if envelope is None else None
+            config = read_config(store, pool)
+            check_and_remember(security_dir, config)
+            check_mode(config.mode)
+            if config.mode != "none" and envelope is None:
+                envelope = load_envelope(store, config, keys_dir, key_file, repokey)
         if config.mode == "none":
             key = Key("none", config.repo_id)
         else:
-            if envelope is None:
-                envelope = load_envelope(store, config, keys_dir, key_file)
+            assert envelope is not None
             key = Key.unseal(envelope, passphrase(), config.repo_id)
             if key.mode != config.mode or key.repo_id != config.repo_id:
                 raise KeyInvalid("the key does not match the repository's config")
@@ -151,7 +158,10 @@ class Repository:
         self.store.close()
 
 
-def read_config(store: Store) -> RepoConfig:
+def read_config(store: Store, pool: ThreadPoolExecutor | None = None) -> RepoConfig:
+    """The repository's config; with a `pool`, its marker is looked for
+    while the config is read (through a server, one round trip for both)."""
+    marked = pool.submit(store.exists) if pool is not None else None
     try:
         data = store.get(config_mod.NAME)
     except ObjectNotFound:
@@ -160,7 +170,7 @@ def read_config(store: Store) -> RepoConfig:
         raise RepositoryNotFound(
             f"no repository at {store.location}; create one with 'hutch repo-create'"
         )
-    if not store.exists():
+    if not (marked.result() if marked is not None else store.exists()):
         # The marker says "this is a repository": without it, the folder may
         # be anything that happens to look like one.
         raise RepositoryNotFound(
@@ -201,11 +211,18 @@ def find_keyfile(keys_dir: str, repo_id: bytes) -> str | None:
     return None
 
 
-def load_envelope(store: Store, config: RepoConfig, keys_dir: str, key_file: str | None) -> bytes:
-    """The sealed key: from the repository or from a key file."""
+def load_envelope(
+    store: Store,
+    config: RepoConfig,
+    keys_dir: str,
+    key_file: str | None,
+    fetching: "Future[bytes | bytearray] | None" = None,
+) -> bytes:
+    """The sealed key: from the repository (`fetching`: its read, already
+    under way) or from a key file."""
     if Key(config.mode, config.repo_id).storage == "repo":
         try:
-            return bytes(store.get(REPOKEY_NAME))
+            return bytes(fetching.result() if fetching is not None else store.get(REPOKEY_NAME))
         except ObjectNotFound:
             raise KeyInvalid(
                 "the repository's key is missing; restore it with 'hutch key import'"

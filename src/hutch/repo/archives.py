@@ -134,7 +134,7 @@ class ArchiveList:
         self.warnings: list[str] = []
         # Store names of entries that failed authentication in the last list().
         self.damaged: list[str] = []
-        # (entry, arrival record) as read, by store name: a command lists
+        # (sealed entry, arrival record) as read, by store name: a command lists
         # more than once (create: at its start and at its commit), and only
         # names it has not seen are fetched again. Another client's rename
         # (the one change an entry takes under its name) in between is not

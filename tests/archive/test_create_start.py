@@ -28,7 +28,7 @@ def test_the_index_and_the_archive_list_are_listed_at_once(repo):
         _back_up(repository, "a")
     finally:
         repository.close()
-    assert probe.most == 3  # archives, index segments and packs
+    assert probe.most >= 3  # archives, index segments and packs at once
 
 
 def test_an_index_that_cannot_be_listed_stops_the_backup_with_that_error(repo):

@@ -214,11 +214,10 @@ class ArchiveList:
             if blob is not None:
                 self._fetched[name] = (blob, record)
 
-    def _forget(self, *keys: str) -> None:
-        """Read these entries anew next time: this client changed them."""
-        for key in keys:
-            self._fetched.pop(f"archives/{key}", None)
-            self._fetched.pop(f"deleted/{key}", None)
+    def _forget(self, key: str) -> None:
+        """Read this entry anew next time: this client changed it."""
+        self._fetched.pop(f"archives/{key}", None)
+        self._fetched.pop(f"deleted/{key}", None)
 
     def list(self) -> list[ArchiveEntry]:
         """All readable archives, oldest first by the time they claim. A

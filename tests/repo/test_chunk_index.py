@@ -79,12 +79,23 @@ def test_ids_that_are_not_spread_evenly_are_found(monkeypatch):
     skewed += [b"\xff" * 31 + bytes([n]) for n in range(200)]
     skewed += [n.to_bytes(32, "big") for n in range(300)]
     skewed += _ids(300, seed=4)
+    pair = [b"\x80\x00\x00\x07" + rnd.randbytes(28) for _ in range(2)]  # exactly two share it
+    single = b"\x90\x00\x00\x07" + b"\x40" * 28  # alone with its prefix
+    skewed += [*pair, single]
     idx = ChunkIndex()
     idx.add_pack("p", [(cid, n, 1) for n, cid in enumerate(skewed)])
     idx._merge()
     for n, cid in enumerate(skewed):
         assert idx.lookup(cid) == ("p", n, 1)
-    for absent in [bytes(32), b"\xff" * 32, bytes(24) + b"\x01" * 8, *_ids(50, seed=5)]:
+    # Absent ids that share their prefix with one entry sort before and after it.
+    neighbours = [single[:4] + b"\x00" * 28, single[:4] + b"\xff" * 28]
+    for absent in [
+        bytes(32),
+        b"\xff" * 32,
+        bytes(24) + b"\x01" * 8,
+        *neighbours,
+        *_ids(50, seed=5),
+    ]:
         assert (absent in idx) == (absent in skewed)
 
 

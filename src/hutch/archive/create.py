@@ -87,7 +87,7 @@ class Stats:
         return dict(self.__dict__)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pending:
     """An item on its way into the item stream; a file read in chunks keeps
     the chunks still being processed (`futures`, in file order) apart from
@@ -151,7 +151,8 @@ class ArchiveCreator:
     def _drain(self, limit: int) -> None:
         while self._queue:
             head = self._queue[0]
-            if self._in_flight <= limit and not all(f.done() for f in head.futures):
+            futures = head.futures
+            if futures and self._in_flight <= limit and not all(f.done() for f in futures):
                 return
             self._queue.popleft()
             self._finish(head)
@@ -288,13 +289,14 @@ class ArchiveCreator:
             return
         cache_key = self.files_cache.key(path)
         known = self.files_cache.lookup(cache_key, st)
-        if known is not None and all(bytes(c[0]) in self.repo.index for c in known.chunks):
+        index = self.repo.index
+        if known is not None and all(chunk_id in index for chunk_id, _ in known.chunks):
             if not known.bare:
                 read_xattrs(fs_path, item)
                 add_flags(fs_path, st, item)
             item["size"] = st.st_size
             self.stats.original_size += st.st_size
-            self._enqueue(_Pending(item, "U", chunks=[[bytes(i), n] for i, n in known.chunks]))
+            self._enqueue(_Pending(item, "U", chunks=known.chunks))
             return
         status = "M" if known is None and self.files_cache.knows(cache_key) else "A"
         pending = _Pending(item, status, st=st, cache_key=cache_key)

@@ -73,7 +73,7 @@ def check_mode(mode: str) -> str:
 
 
 class Unchanged(NamedTuple):
-    chunks: list
+    chunks: list  # [id, size] pairs, as an item keeps them
     bare: bool  # no xattrs, ACLs nor kept flags, as surely as the contents are unchanged
 
 
@@ -179,9 +179,9 @@ class FilesCache:
             return None
         self._old.records[at + _AGE_AT] = 0  # seen: age back to zero
         count, offset = rec[6], int.from_bytes(rec[7], "big")
-        chunks = self._old.chunks
+        listed = self._old.chunks[offset : offset + count * _CHUNK.size]
         return Unchanged(
-            [list(_CHUNK.unpack_from(chunks, offset + i * _CHUNK.size)) for i in range(count)],
+            [[chunk_id, size] for chunk_id, size in _CHUNK.iter_unpack(listed)],
             rec[8] and self._use_ctime,
         )
 

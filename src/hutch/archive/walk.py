@@ -137,9 +137,13 @@ class Walker:
             self.reporter.warning(f"{os.fsdecode(fs_path)}: cannot read folder: {e.strerror}")
             self.reporter.file_status("E", path)
             return
+        # os.path.join per entry, without its checks: names from a listing
+        # are never absolute nor empty.
+        fs_prefix = fs_path if fs_path.endswith(b"/") else fs_path + b"/"
+        prefix = path + b"/" if path else b""
         for name in names:
-            child_fs = os.path.join(fs_path, name)
-            child = os.path.join(path, name) if path else name
+            child_fs = fs_prefix + name
+            child = prefix + name
             try:
                 child_st = os.lstat(child_fs)
             except OSError as e:

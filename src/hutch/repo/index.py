@@ -185,7 +185,13 @@ def _locate(table: _Table, chunk_id: bytes, lo: int = 0) -> tuple[int, bool]:
     numbers = table.numbers
     prefix = int.from_bytes(chunk_id[:4], "big")
     lo = bisect.bisect_left(numbers, prefix, lo)
-    hi = bisect.bisect_right(numbers, prefix, lo)
+    # Most searches end here (a new chunk's prefix is not in the table) or
+    # find the prefix once: a second bisection only where ids share it.
+    if lo == len(numbers) or numbers[lo] != prefix:
+        return lo, False
+    hi = lo + 1
+    if hi < len(numbers) and numbers[hi] == prefix:
+        hi = bisect.bisect_right(numbers, prefix, hi)
     # Ids that share the first 4 bytes: rare among keyed hashes, but planted
     # entries may share them by the million, so halve here too.
     rest, records, size = chunk_id[4:], table.records, _RECORD.size

@@ -44,6 +44,7 @@ _HEAD = struct.Struct(">8sQQ")
 _RECORD = struct.Struct(">12sqqQQBI6s?")
 _CHUNK = struct.Struct(">32sI")
 _KEY = 12
+_WRITE_RECORDS = 16384
 _AGE_AT = _KEY + 32
 _GONE = 255  # the age of an old entry that this backup replaced
 _MODES = {
@@ -244,6 +245,9 @@ class FilesCache:
         def produce(f) -> None:
             out = HashingWriter(f)
             out.write(_HEAD.pack(_MAGIC, count + new.count, chunk_bytes + new.chunk_bytes))
+            # Records go out a block at a time: a write per record cost more
+            # than making the record.
+            block_out: list[bytes] = []
             offset = 0
             for start in range(0, len(old.records), size):
                 rec = list(_RECORD.unpack_from(old.records, start))
@@ -251,12 +255,19 @@ class FilesCache:
                     rec[5] += 1
                     rec[7] = offset.to_bytes(6, "big")
                     offset += rec[6] * _CHUNK.size
-                    out.write(_RECORD.pack(*rec))
-            for block in new.read(new.records, size * 16384):
+                    block_out.append(_RECORD.pack(*rec))
+                    if len(block_out) >= _WRITE_RECORDS:
+                        out.write(b"".join(block_out))
+                        block_out.clear()
+            out.write(b"".join(block_out))
+            block_out.clear()
+            for block in new.read(new.records, size * _WRITE_RECORDS):
                 for start in range(0, len(block), size):
                     rec = list(_RECORD.unpack_from(block, start))
                     rec[7] = (int.from_bytes(rec[7], "big") + chunk_bytes).to_bytes(6, "big")
-                    out.write(_RECORD.pack(*rec))
+                    block_out.append(_RECORD.pack(*rec))
+                out.write(b"".join(block_out))
+                block_out.clear()
             for start in range(0, len(old.records), size):
                 kept = _RECORD.unpack_from(old.records, start)
                 if kept[5] < MAX_AGE:

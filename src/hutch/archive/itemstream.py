@@ -86,9 +86,12 @@ class ItemStreamWriter:
         self.size = 0
 
     def add(self, item: dict) -> None:
-        for key in ("chunks", "chunks_healthy"):
-            for chunk_id, _ in item.get(key) or ():
-                self._refs.add(bytes(chunk_id))
+        refs = self._refs
+        for chunk_id, _ in item.get("chunks") or ():
+            refs.add(bytes(chunk_id))
+        if "chunks_healthy" in item:
+            for chunk_id, _ in item["chunks_healthy"] or ():
+                refs.add(bytes(chunk_id))
         self._buffer += self._packer.pack(item)
         if len(self._buffer) >= _FLUSH_AT:
             self._cut(final=False)

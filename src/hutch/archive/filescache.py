@@ -44,6 +44,7 @@ _HEAD = struct.Struct(">8sQQ")
 _RECORD = struct.Struct(">12sqqQQBI6s?")
 _CHUNK = struct.Struct(">32sI")
 _KEY = 12
+_SLOT_START = struct.Struct(f"<I{_RECORD.size - 4}x")  # the key's first 4 bytes, as find reads them
 _WRITE_RECORDS = 16384
 _AGE_AT = _KEY + 32
 _GONE = 255  # the age of an old entry that this backup replaced
@@ -89,16 +90,15 @@ class _Entries:
         # Two thirds full: 6 bytes a file, and a probe finds a free slot
         # (a file not in the cache) in 5 steps on average.
         self._size = count * 3 // 2 + 1
-        self._slots = array("I", bytes(4 * self._size))
-        for no in range(count):
-            start = no * _RECORD.size
-            self._slots[self._free_slot(records[start : start + _KEY])] = no + 1
-
-    def _free_slot(self, key: bytes | bytearray) -> int:
-        i = int.from_bytes(key[:4], "little") % self._size
-        while self._slots[i]:
-            i = (i + 1) % self._size
-        return i
+        self._slots = slots = array("I", bytes(4 * self._size))
+        table = self._size
+        # Each record goes to the first free slot from where `find` starts
+        # looking for its key; this loop runs once per file at every start.
+        for no, (start,) in enumerate(_SLOT_START.iter_unpack(records), 1):
+            i = start % table
+            while slots[i]:
+                i = (i + 1) % table
+            slots[i] = no
 
     def find(self, key: bytes) -> int:
         """The byte offset of key's record, or -1."""

@@ -271,6 +271,8 @@ class PatternMatcher:
     def decide(self, path: bytes, is_dir: bool) -> tuple[bool, bool]:
         """(include, recurse) for a walker. An excluded directory is entered
         only if an include pattern might pick something below it, never after `!`."""
+        if not self._count:  # no patterns: every path gets the fallback
+            return self.fallback, is_dir and self.fallback
         pattern = self._lookup(os.fsdecode(path))
         if pattern is None:
             include = self.fallback

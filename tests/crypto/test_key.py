@@ -3,6 +3,7 @@ key file text form."""
 
 import os
 
+import blake3
 import pytest
 
 from hutch.crypto.key import MODES, Key, check_mode, keyfile_text, parse_keyfile_text
@@ -58,6 +59,18 @@ def test_ids_are_keyed():
     assert one.opaque_id(b"series", b"name") != one.opaque_id(b"other", b"name")
     none = Key("none", REPO_ID)
     assert none.chunk_id(b"data") == Key("none", bytes(32)).chunk_id(b"data")
+
+
+def test_ids_are_the_blake3_that_repositories_already_hold():
+    # Chunk ids, series ids and the files cache's names are stored: however
+    # they are computed, they must stay these hashes.
+    key = Key.generate("repokey", REPO_ID)
+    for _ in range(2):  # the second id comes from a hasher that made one already
+        assert key.chunk_id(b"data") == blake3.blake3(b"data", key=key.id_key).digest()
+    expected = blake3.blake3(b"series\0name", key=key.id_key).digest()
+    assert key.opaque_id(b"series", b"name") == expected
+    none = Key("none", REPO_ID)
+    assert none.chunk_id(b"data") == blake3.blake3(b"data").digest()
 
 
 def test_keyfile_text():

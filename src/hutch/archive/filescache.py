@@ -94,8 +94,8 @@ class _Entries:
         table = self._size
         # Each record goes to the first free slot from where `find` starts
         # looking for its key; this loop runs once per file at every start.
-        for no, (start,) in enumerate(_SLOT_START.iter_unpack(records), 1):
-            i = start % table
+        for no, (prefix,) in enumerate(_SLOT_START.iter_unpack(records), 1):
+            i = prefix % table
             while slots[i]:
                 i = (i + 1) % table
             slots[i] = no
@@ -156,8 +156,7 @@ class FilesCache:
         computed once per file by the caller, for lookup and remember."""
         if not self.enabled:
             return b""
-        # = key.opaque_id(b"files cache path", path), without a hasher object per call.
-        return self._id_key.chunk_id(b"files cache path\0" + path)[:_KEY]
+        return self._id_key.opaque_id(b"files cache path", path)[:_KEY]
 
     def _unchanged(self, rec: tuple, st: os.stat_result) -> bool:
         """Compare what the mode asks for. Entries keep every field, so a

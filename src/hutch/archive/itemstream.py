@@ -87,10 +87,8 @@ class ItemStreamWriter:
 
     def add(self, item: dict) -> None:
         refs = self._refs
-        for chunk_id, _ in item.get("chunks") or ():
-            refs.add(bytes(chunk_id))
-        if "chunks_healthy" in item:
-            for chunk_id, _ in item["chunks_healthy"] or ():
+        for key in ("chunks", "chunks_healthy"):
+            for chunk_id, _ in item.get(key) or ():
                 refs.add(bytes(chunk_id))
         self._buffer += self._packer.pack(item)
         if len(self._buffer) >= _FLUSH_AT:

@@ -51,11 +51,12 @@ class Key:
     enc_key: bytes = b""
     id_key: bytes = b""
     chunker_seed: int = 0
-    # Copying a keyed hasher costs half of keying a new one, for every chunk.
+    # Ids are hashed by copies of one hasher, keyed here (plain BLAKE3 in mode
+    # none): a copy costs half of keying a new one, for every chunk.
     _id_base: "blake3.blake3" = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self._id_base = self.id_hasher()
+        self._id_base = blake3.blake3(key=self.id_key) if self.id_key else blake3.blake3()
 
     @classmethod
     def generate(cls, mode: str, repo_id: bytes) -> "Key":
@@ -77,12 +78,6 @@ class Key:
     def storage(self) -> str | None:
         return MODES[self.mode][1]
 
-    def id_hasher(self):
-        """A fresh hasher for ids: keyed BLAKE3, or plain BLAKE3 in mode none."""
-        if self.id_key:
-            return blake3.blake3(key=self.id_key)
-        return blake3.blake3()
-
     def chunk_id(self, data) -> bytes:
         hasher = self._id_base.copy()
         hasher.update(data)
@@ -90,9 +85,7 @@ class Key:
 
     def opaque_id(self, purpose: bytes, value: bytes) -> bytes:
         """An id the server may see for something whose name it must not see."""
-        h = self.id_hasher()
-        h.update(purpose + b"\0" + value)
-        return h.digest()
+        return self.chunk_id(purpose + b"\0" + value)
 
     def cipher(self) -> ObjectCipher:
         """A cipher with a fresh session: use one per writer session."""

@@ -15,7 +15,7 @@ ESC = "\x1b"
 
 
 def connect():
-    read = protocol.StreamReader(lambda n: os.read(0, n))
+    read = protocol.StreamReader(protocol.fd_readinto(0))
     write = protocol.FdWriter(1)
     write(protocol.encode({"hello": "hutch", "versions": [1], "repo": ""}))
     answer = protocol.read_frame(read)

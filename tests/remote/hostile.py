@@ -31,7 +31,7 @@ class RawClient:
             stderr=subprocess.PIPE,
             env=env,
         )
-        self._read = protocol.StreamReader(self.proc.stdout.read)
+        self._read = protocol.StreamReader(self.proc.stdout.readinto)
         self._ids = 0
 
     def send_raw(self, data: bytes) -> None:

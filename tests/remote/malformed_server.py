@@ -2,14 +2,13 @@
 wrong types, for the client's tests: installed as the server's hutch
 (--remote-path), it plays the answer named by its first argument."""
 
-import os
 import sys
 
 from hutch.remote import protocol
 
 
 def main(mode: str) -> None:
-    read = protocol.StreamReader(lambda n: os.read(0, n))
+    read = protocol.StreamReader(protocol.fd_readinto(0))
     write = protocol.FdWriter(1)
     protocol.read_frame(read)  # the hello
     if mode == "hello-error":

@@ -92,8 +92,10 @@ def test_repo_prune_and_compact_without_the_key(hutch, sshd, tmp_path, tree):
     for days in BOB_DAYS:
         backup(hutch, sshd, repo, bob_src, "bob", days, 2)
     # Alice's machine is compromised: it claims bob's series, and sends many.
-    for _ in range(3):
-        backup(hutch, sshd, repo, tree, "alice", 0, 0, series="bob-{now}")
+    # An hour apart on the server's clock: borg's oracle sees times to the
+    # second, and two arrivals within one second would tie there.
+    for hours in (3, 2, 1):
+        backup(hutch, sshd, repo, tree, "alice", 0, hours, series="bob-{now}")
 
     # The compromised client cannot prune, nor touch the server's records.
     serve_as(sshd, repo, "alice", 0, 0)

@@ -7,6 +7,7 @@ import os
 import struct
 
 import msgpack
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,10 +20,10 @@ def serve_in_process(data: bytes, options: ServeOptions) -> list[dict]:
     """Run a session over `data`; return the server's replies."""
     inp = io.BytesIO(data)
     out = io.BytesIO()
-    Session(options, protocol.StreamReader(inp.read), out.write).run()
+    Session(options, protocol.StreamReader(inp.readinto), out.write).run()
     out.seek(0)
     replies = []
-    reader = protocol.StreamReader(out.read)
+    reader = protocol.StreamReader(out.readinto)
     while (msg := protocol.read_frame(reader)) is not None:
         replies.append(msg)
     return replies
@@ -60,6 +61,26 @@ def test_requests_are_answered_in_order(tmp_path):
     assert replies[4]["r"] == [["config/config", 1]]
     assert "unknown method" in replies[5]["e"]["msg"]
     assert replies[6]["e"]["type"] == "UsageError"
+
+
+def test_frames_arriving_in_small_pieces_are_read_whole():
+    # A pipe hands over what has arrived: a few bytes at a time here.
+    frames = protocol.encode({"i": 1, "m": "put", "b": bytes(range(256)) * 40}) + protocol.encode(
+        {"i": 2, "m": "get"}
+    )
+    stream = io.BytesIO(frames)
+    reader = protocol.StreamReader(lambda view: stream.readinto(view[:7]))
+    first = protocol.read_frame(reader)
+    assert first == {"i": 1, "m": "put", "b": bytes(range(256)) * 40}
+    assert protocol.read_frame(reader) == {"i": 2, "m": "get"}
+    assert protocol.read_frame(reader) is None
+
+
+def test_a_frame_cut_short_is_a_protocol_error():
+    frame = protocol.encode({"i": 1, "m": "put", "b": b"x" * 1000})
+    stream = io.BytesIO(frame[:-10])
+    with pytest.raises(protocol.ProtocolError, match="middle of a message"):
+        protocol.read_frame(protocol.StreamReader(stream.readinto))
 
 
 def test_version_mismatch_is_explained(tmp_path):

@@ -123,12 +123,14 @@ def error_from_wire(data) -> errors.HutchError:
 
 class StreamReader:
     """read_exactly over a binary file object or a socket: n bytes (fewer
-    only at EOF), gathered into one buffer so that a payload is held once.
-    With `fileno` (of what `read` reads), `timeout` seconds without a byte
-    arriving end the wait with TimeoutError."""
+    only at EOF), read straight into one buffer (`readinto(view)` returns
+    the count, 0 at EOF), so that a payload is held once and never copied
+    out of per-read allocations. With `fileno` (of what `readinto` reads),
+    `timeout` seconds without a byte arriving end the wait with
+    TimeoutError."""
 
-    def __init__(self, read, fileno: int | None = None):
-        self._read = read
+    def __init__(self, readinto, fileno: int | None = None):
+        self._readinto = readinto
         self._fileno = fileno
         self.timeout: float | None = None
 
@@ -141,13 +143,17 @@ class StreamReader:
                 ready, _, _ = select.select([self._fileno], [], [], self.timeout)
                 if not ready:
                     raise TimeoutError(f"nothing arrived for {self.timeout:g} seconds")
-            data = self._read(min(n - got, 1 << 20))
-            if not data:
+            count = self._readinto(view[got:])
+            if not count:
                 break
-            view[got : got + len(data)] = data
-            got += len(data)
+            got += count
         view.release()
         return buffer if got == n else buffer[:got]
+
+
+def fd_readinto(fd: int):
+    """`readinto` for a StreamReader over a file descriptor."""
+    return lambda view: os.readv(fd, [view])
 
 
 class FdWriter:

@@ -79,7 +79,7 @@ class SocketServer:
                     session.store.close()  # releases that client's locks
 
     def _handle(self, conn: socket.socket) -> None:
-        reader = protocol.StreamReader(conn.recv, conn.fileno())
+        reader = protocol.StreamReader(conn.recv_into, conn.fileno())
         session = Session(self.options, reader, conn.sendall)
         with self._lock:
             self.sessions.add(session)

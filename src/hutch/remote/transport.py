@@ -136,7 +136,7 @@ def _spawn(argv: list[str], on_line=None) -> Connection:
             proc.wait()
 
     for pipe in (stdin, stdout):
-        _widen(pipe.fileno())
+        widen_pipe(pipe.fileno())
     conn = Connection(stdout.fileno(), write, close)
     conn.stderr_reader = threading.Thread(
         target=_relay_stderr, args=(proc.stderr, conn, on_line), daemon=True
@@ -145,8 +145,9 @@ def _spawn(argv: list[str], on_line=None) -> Connection:
     return conn
 
 
-def _widen(fd: int) -> None:
-    """A 1 MiB pipe instead of 64 KiB: far fewer wake-ups per megabyte."""
+def widen_pipe(fd: int) -> None:
+    """A 1 MiB pipe instead of 64 KiB: far fewer wake-ups per megabyte
+    (either end of a pipe may set its size; anything else is left alone)."""
     try:
         fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
     except OSError:
@@ -188,6 +189,8 @@ def _stdio() -> Connection:
     """The protocol on our own stdin/stdout; stdout is then given to stderr
     so that nothing else (stats, listings) can reach the channel."""
     read_fd, write_fd = os.dup(0), os.dup(1)
+    for fd in (read_fd, write_fd):
+        widen_pipe(fd)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
 

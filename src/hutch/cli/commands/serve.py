@@ -6,10 +6,10 @@ import shlex
 import sys
 
 from ...remote.open import check_store_root
-from ...remote.protocol import FdWriter, StreamReader
+from ...remote.protocol import FdWriter, StreamReader, fd_readinto
 from ...remote.server import ServeOptions, Session
 from ...remote.socket_server import SocketServer
-from ...remote.transport import default_socket_path
+from ...remote.transport import default_socket_path, widen_pipe
 from ...store.permissions import MODES, check_mode, strictest
 from ..args import add_command, add_idle_timeout, add_storage_quota, client_name
 from ..output import setup_logging
@@ -133,8 +133,10 @@ def run(args) -> int:
         SocketServer(args.socket or default_socket_path(), options).serve_forever()
         return 0
     stdin_fd, stdout_fd = sys.stdin.fileno(), os.dup(sys.stdout.fileno())
+    for fd in (stdin_fd, stdout_fd):
+        widen_pipe(fd)
     # Nothing but protocol frames may reach the client's pipe.
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    reader = StreamReader(lambda n: os.read(stdin_fd, n), stdin_fd)
+    reader = StreamReader(fd_readinto(stdin_fd), stdin_fd)
     Session(options, reader, FdWriter(stdout_fd, options.idle_timeout)).run()
     return 0

@@ -63,6 +63,23 @@ def test_requests_are_answered_in_order(tmp_path):
     assert replies[6]["e"]["type"] == "UsageError"
 
 
+def test_reads_see_the_changes_before_them(tmp_path):
+    # Changes are carried out in a thread of their own while the next
+    # requests are read: a read must still wait for the change before it.
+    repo = tmp_path / "repo"
+    LocalStore(str(repo)).create()
+    requests = []
+    for n in range(30):
+        value = str(n).encode() * 100_000
+        requests.append({"i": 2 * n, "m": "put", "a": ["config/config", True], "b": value})
+        requests.append({"i": 2 * n + 1, "m": "get", "a": ["config/config"]})
+    data = _hello(repo) + b"".join(protocol.encode(r) for r in requests)
+    replies = serve_in_process(data, ServeOptions())
+    assert [r["i"] for r in replies[1:]] == list(range(60))
+    assert [r.get("e") for r in replies[1::2]] == [None] * 30
+    assert [r["b"] for r in replies[2::2]] == [str(n).encode() * 100_000 for n in range(30)]
+
+
 def test_frames_arriving_in_small_pieces_are_read_whole():
     # A pipe hands over what has arrived: a few bytes at a time here.
     frames = protocol.encode({"i": 1, "m": "put", "b": bytes(range(256)) * 40}) + protocol.encode(

@@ -12,8 +12,9 @@ The client is not trusted: every request is answered or the connection is
 closed; no request can end the session, hang it, or make it outlive its
 client. A session's memory is bounded: a request map is at most
 MAX_REQUEST_BODY, a payload at most MAX_FRAME, and answers waiting to be
-sent at most ANSWER_BUDGET (one larger answer at a time) -- about
-3 x MAX_FRAME in all, whatever arrives.
+sent at most ANSWER_BUDGET (one larger answer at a time), and one change
+read while the one before it is carried out -- about 4 x MAX_FRAME in
+all, whatever arrives.
 """
 
 import os
@@ -294,12 +295,19 @@ class Session:
             return protocol.MAX_FRAME
 
     def _serve(self, store: Store) -> None:
-        """Reads run in a few threads; answers go out in request order."""
+        """Reads run in a few threads and changes in one, each after what
+        came before it; answers go out in request order. The next request
+        is read while a change is carried out (a pack arrives while the one
+        before goes to disk), never more than one change ahead."""
         answers: queue.Queue = queue.Queue(maxsize=MAX_IN_FLIGHT)
         writer = threading.Thread(target=self._write_answers, args=(answers,), daemon=True)
         writer.start()
         in_flight: list[Future] = []
-        with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="serve") as pool:
+        last_change: Future | None = None
+        with (
+            ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="serve") as pool,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="serve-change") as changes,
+        ):
             try:
                 while not self._write_failed:
                     request = self._read_request()
@@ -310,21 +318,28 @@ class Session:
                     self.requests += 1
                     method = request.get("m")
                     if isinstance(method, str) and method in _READS:
+                        # A read sees every change that came before it.
                         cost = self._cost(store, request)
                         self._budget.acquire(cost)
-                        future = pool.submit(self._answer, store, request)
+                        before = [last_change] if last_change is not None else []
+                        future = pool.submit(self._answer_after, before, store, request)
                     else:
-                        # A change waits for what came before it and runs
-                        # before what comes after: the order a client sees.
-                        wait(in_flight)
+                        # A change runs after everything that came before it
+                        # and before what comes after: the order a client sees.
+                        if last_change is not None:
+                            wait([last_change])
                         cost = 0
-                        future = Future()
-                        future.set_result(self._answer(store, request))
+                        future = changes.submit(self._answer_after, in_flight, store, request)
+                        last_change = future
                     in_flight = [f for f in in_flight if not f.done()] + [future]
                     answers.put((future, cost))
             finally:
                 answers.put(None)
                 writer.join()
+
+    def _answer_after(self, before: list[Future], store: Store, request: dict) -> dict:
+        wait(before)
+        return self._answer(store, request)
 
     def _write_answers(self, answers: queue.Queue) -> None:
         while (entry := answers.get()) is not None:

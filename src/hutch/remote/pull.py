@@ -124,7 +124,7 @@ def run_pull(
     stdin, stdout = proc.stdin, proc.stdout
     assert stdin is not None and stdout is not None  # both are pipes
     write = protocol.FdWriter(stdin.fileno(), options.idle_timeout)
-    reader = protocol.StreamReader(stdout.readinto, stdout.fileno())
+    reader = protocol.StreamReader(protocol.fd_readinto(stdout.fileno()), stdout.fileno())
     session = Session(options, reader, write)
     try:
         if upload:

@@ -142,7 +142,7 @@ class StreamReader:
             if self.timeout is not None and self._fileno is not None:
                 ready, _, _ = select.select([self._fileno], [], [], self.timeout)
                 if not ready:
-                    raise TimeoutError(f"nothing arrived for {self.timeout:g} seconds")
+                    raise TimeoutError(f"nothing arrived within {self.timeout:g} seconds")
             count = self._readinto(view[got:])
             if not count:
                 break

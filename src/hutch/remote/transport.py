@@ -4,9 +4,7 @@ or a unix socket of a long-running `hutch serve --socket`."""
 
 import collections
 import fcntl
-import io
 import os
-import select
 import shlex
 import socket
 import subprocess
@@ -25,39 +23,21 @@ class Connection:
     """A framed message pipe. `read_frame` is called from one thread only."""
 
     def __init__(self, read_fd: int, write, closer):
-        self._read_fd = read_fd
         self._write = write
         self._closer = closer
         self._stderr: collections.deque[str] = collections.deque(maxlen=5)
-        self._timeout: float | None = None
         self.stderr_reader: threading.Thread | None = None
-        self._file = io.FileIO(read_fd, "rb", closefd=False)
-
-    def _read_exactly(self, n: int) -> bytearray:
-        """n bytes (fewer only at EOF), read into one buffer without joining."""
-        buf = bytearray(n)
-        view = memoryview(buf)
-        got = 0
-        while got < n:
-            if self._timeout is not None:
-                ready, _, _ = select.select([self._read_fd], [], [], self._timeout)
-                if not ready:
-                    raise TimeoutError(f"no answer within {self._timeout:.0f} seconds")
-            count = self._file.readinto(view[got:])
-            if not count:
-                break
-            got += count
-        return buf if got == n else buf[:got]
+        self._reader = protocol.StreamReader(protocol.fd_readinto(read_fd), read_fd)
 
     def send(self, data: bytes) -> None:
         self._write(data)
 
     def read_frame(self, timeout: float | None = None) -> dict | None:
-        self._timeout = timeout
+        self._reader.timeout = timeout
         try:
-            return protocol.read_frame(self._read_exactly)
+            return protocol.read_frame(self._reader)
         finally:
-            self._timeout = None
+            self._reader.timeout = None
 
     def note_stderr(self, line: str) -> None:
         self._stderr.append(line)

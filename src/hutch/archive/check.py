@@ -28,7 +28,7 @@ from ..repo.reader import ChunkReader
 from ..repo.repository import Repository
 from ..repo.writer import RepoWriter
 from .itemscan import ItemScan
-from .itemstream import ItemStreamWriter
+from .itemwriter import ItemStreamWriter
 
 NOTE_NAMES = 10  # damaged files named in an archive's comment
 

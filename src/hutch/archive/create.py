@@ -36,7 +36,7 @@ from ..workers import count as worker_count
 from .filescache import FilesCache, cache_name
 from .flags import add_flags
 from .item import item_from_stat, read_xattrs
-from .itemstream import ItemStreamWriter
+from .itemwriter import ItemStreamWriter
 from .patterns import PatternMatcher
 from .report import Reporter
 from .walk import Walker

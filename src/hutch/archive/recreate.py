@@ -27,7 +27,8 @@ from ..repo.reader import ChunkReader
 from ..repo.recompress import RecompressResult, recompress_chunks
 from ..repo.repository import Repository
 from ..repo.writer import RepoWriter
-from .itemstream import ItemStreamWriter, iter_items
+from .itemstream import iter_items
+from .itemwriter import ItemStreamWriter
 from .patterns import PatternMatcher
 from .report import Reporter
 

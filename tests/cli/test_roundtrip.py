@@ -82,3 +82,18 @@ def test_bad_thread_counts_are_refused(hutch, repo):
         assert_clean_error(result, "thread count")
     result = hutch("list", repo, env={"HUTCH_THREADS": "0"}, check=2)
     assert_clean_error(result, "thread count")
+
+
+def test_copies_of_large_files_restore_identical(hutch, repo, tmp_path, tree):
+    """Repeated chunks are read back from the restored copy, also into a
+    sparse restore and across folders; the result is the same tree."""
+    block = os.urandom(2 * 1024 * 1024 + 1)
+    for name, content in (("copy1", block), ("dir/copy2", block), ("twice", block + block)):
+        with open(os.path.join(tree, name), "wb") as f:
+            f.write(content)
+    hutch("create", f"{repo}::a", ".", cwd=tree, check=0)
+    for options in ([], ["--sparse"]):
+        out = tmp_path / f"out{len(options)}"
+        out.mkdir()
+        hutch("extract", *options, f"{repo}::a", cwd=out, check=0)
+        assert snapshot(out) == snapshot(tree)

@@ -13,7 +13,7 @@ from hutch.repo import reader as reader_module
 from hutch.repo.cache import CacheDir
 from hutch.repo.index import ChunkIndex, load_index
 from hutch.repo.pack import TRAILER, NeedMore, PackBuilder, parse_tail
-from hutch.repo.reader import ChunkReader
+from hutch.repo.reader import ChunkReader, Passed
 from hutch.repo.repository import Repository
 from hutch.repo.writer import RepoWriter
 
@@ -107,6 +107,21 @@ def test_written_chunks_read_back_through_segments_headers_and_cache(make_repo):
         repo.store.delete(info.name)
     os.unlink(os.path.join(repo.cache_dir, "chunks"))
     assert _read_all(_reopen(repo), chunks) == chunks  # from the pack headers
+
+
+def test_passed_chunks_come_out_in_their_place_unfetched(make_repo):
+    repo = make_repo()
+    chunks = _write_chunks(repo, 6)
+    ids = list(chunks)
+    # Not in the repository at all: fetching it would yield an error instead.
+    absent = Passed(b"\x07" * 32, 5000)
+    asked = [(ids[0], 5000), absent, (ids[1], 5000), (ids[2], 5000), absent, (ids[3], 5000)]
+    reader = ChunkReader(repo)
+    try:
+        got = list(reader.iter_get_sized(ObjectKind.CHUNK, asked))
+    finally:
+        reader.close()
+    assert got == [chunks[ids[0]], absent, chunks[ids[1]], chunks[ids[2]], absent, chunks[ids[3]]]
 
 
 def test_damaged_segment_falls_back_to_pack_headers(make_repo):

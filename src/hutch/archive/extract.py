@@ -15,12 +15,13 @@ from typing import BinaryIO
 from ..crypto.objects import ObjectKind
 from ..errors import HutchError
 from ..repo.archives import ArchiveEntry
-from ..repo.reader import ChunkReader
+from ..repo.reader import ChunkReader, Passed
 from ..repo.repository import Repository
 from .flags import describe, write_flags
 from .item import MetadataRestorer
 from .itemstream import iter_items
 from .patterns import PatternMatcher
+from .repeats import REPEATS_FROM, RepeatPlanner, RestoredCopies
 from .report import Reporter
 
 # Runs of zeros of at least this size (aligned in the chunk) become holes.
@@ -90,14 +91,17 @@ class Extractor:
         self._hardlinks: dict[bytes, bytes] = {}
         self._dirs: list[tuple[bytes, dict]] = []
         self._flags: dict[bytes, int] = {}  # set last of all (immutable, append-only)
+        writes = options.stdout is None and not options.dry_run
+        self._copies = RestoredCopies(repo.key.chunk_id) if writes else None
 
     def run(self, entry: ArchiveEntry, matcher: PatternMatcher) -> None:
         strip = self.options.strip_components
 
         def chunk_ids():
+            plan = RepeatPlanner().plan if self._copies is not None else None
             for item in data_items(selected_items(self.reader, entry, matcher, strip)):
                 for chunk_id, size in item.get("chunks", []):
-                    yield bytes(chunk_id), size
+                    yield plan(bytes(chunk_id), size) if plan else (bytes(chunk_id), size)
 
         def unsafe(path: bytes) -> None:
             self.reporter.error(
@@ -226,10 +230,16 @@ class Extractor:
         True if holes were left (sparse, or lost data) that may end the file."""
         damaged = 0
         sparse = self.options.sparse and fd is not None
-        for (_, size), data in zip(item.get("chunks", []), content, strict=True):
+        copies = self._copies if fd is not None else None
+        offset = 0
+        for (cid, size), data in zip(item.get("chunks", []), content, strict=True):
+            if type(data) is Passed:
+                data = self._repeated(data)
             if isinstance(data, HutchError):
                 damaged += 1
                 data = None
+            elif copies is not None and len(data) >= REPEATS_FROM:
+                copies.remember(bytes(cid), item["fs_path"], offset)
             if fd is None:
                 if data is not None and self.options.stdout is not None:
                     self.options.stdout.write(data)
@@ -239,6 +249,7 @@ class Extractor:
                 _write_sparse(fd, data)
             else:
                 _write_all(fd, data)
+            offset += size if data is None else len(data)
         if damaged:
             self.reporter.error(
                 f"{os.fsdecode(item['path'])}: damaged: {damaged} chunk(s) could not be read "
@@ -250,6 +261,17 @@ class Extractor:
                 "place of data that was lost; the rest of the file was restored"
             )
         return sparse or damaged > 0
+
+    def _repeated(self, passed: Passed) -> bytes | HutchError:
+        """A chunk restored before: read back if it is still there, else fetched."""
+        assert self._copies is not None  # only planned when files are written
+        data = self._copies.read(passed)
+        if data is not None:
+            return data
+        try:
+            return self.reader.get(ObjectKind.CHUNK, passed.cid)
+        except HutchError as e:
+            return e
 
     def _apply_flags(self) -> None:
         """File flags, after everything else: an immutable file or folder

@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import overload
 
 from ..compress import decompress
 from ..crypto.objects import ObjectKind
@@ -40,6 +41,15 @@ MAX_RUN_BYTES = 4 * 1024 * 1024
 POOL_OPENS_FROM = 64 * 1024
 
 
+@dataclass(slots=True, frozen=True)
+class Passed:
+    """Stands in a chunk stream for a chunk the consumer will find by itself
+    (archive/repeats.py): yielded in its place, in order, never fetched."""
+
+    cid: bytes
+    size: int
+
+
 @dataclass(slots=True)
 class _Sealed:
     """A fetched chunk, still to be opened."""
@@ -53,11 +63,12 @@ class _Sealed:
 class _Run:
     """Chunks that sit back to back in one pack, fetched in one read."""
 
-    pack: str | None  # None: a chunk missing from the index
+    pack: str | None  # None: a chunk missing from the index, or passed
     start: int
     members: list[tuple[bytes, int, int]]  # (id, offset, length)
     total: int  # bytes to read from start
     weight: int  # the larger of stored and plaintext sizes
+    passed: Passed | None = None
 
 
 class ChunkReader:
@@ -85,12 +96,28 @@ class ChunkReader:
         About `window` bytes are read ahead (default: the store's)."""
         return self.iter_get_sized(kind, ((cid, 0) for cid in chunk_ids), window)
 
+    @overload
     def iter_get_sized(
         self, kind: int, chunks: Iterable[tuple[bytes, int]], window_bytes: int | None = None
-    ) -> Iterator[bytes | HutchError]:
+    ) -> Iterator[bytes | HutchError]: ...
+
+    @overload
+    def iter_get_sized(
+        self,
+        kind: int,
+        chunks: Iterable[tuple[bytes, int] | Passed],
+        window_bytes: int | None = None,
+    ) -> Iterator[bytes | HutchError | Passed]: ...
+
+    def iter_get_sized(
+        self,
+        kind: int,
+        chunks: Iterable[tuple[bytes, int] | Passed],
+        window_bytes: int | None = None,
+    ) -> Iterator[bytes | HutchError | Passed]:
         """Like `iter_get`, for (id, plaintext size) pairs: the sizes (where
         known) bound what is read ahead, so well-compressed data does not
-        pile up in memory."""
+        pile up in memory. A `Passed` comes out as it went in."""
         window: deque = deque()
         in_flight = 0
         if window_bytes is None:
@@ -111,10 +138,17 @@ class ChunkReader:
             for r in results
         ]
 
-    def _runs(self, chunks: Iterable[tuple[bytes, int]]) -> Iterator[_Run]:
+    def _runs(self, chunks: Iterable[tuple[bytes, int] | Passed]) -> Iterator[_Run]:
         """Group consecutive chunks that sit back to back in one pack."""
         run: _Run | None = None
-        for cid, size in chunks:
+        for chunk in chunks:
+            if isinstance(chunk, Passed):
+                if run:
+                    yield run
+                    run = None
+                yield _Run(None, 0, [], 0, 0, passed=chunk)
+                continue
+            cid, size = chunk
             try:
                 pack, offset, length = self.repo.index.lookup(cid)
             except KeyError:
@@ -141,6 +175,8 @@ class ChunkReader:
             yield run
 
     def _fetch_run(self, kind: int, run: _Run) -> list:
+        if run.passed is not None:
+            return [run.passed]
         pack, start, members, total = run.pack, run.start, run.members, run.total
         if pack is None:
             cid = members[0][0]

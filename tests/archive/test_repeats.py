@@ -152,6 +152,34 @@ def test_a_copy_that_is_no_longer_the_chunk_is_fetched_again(repo, tmp_path, har
     assert fetched > _restore(repo, clean)  # what a lost came from the repository again
 
 
+def _device(path):
+    os.unlink(path)
+    os.mknod(path, 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+
+
+@pytest.mark.parametrize("harm", [_fifo, _device], ids=lambda f: f.__name__)
+def test_what_is_no_longer_a_file_is_never_opened(repo, tmp_path, monkeypatch, harm):
+    if harm is _device and os.geteuid() != 0:
+        pytest.skip("making a device node needs root")
+    _archive(repo)
+    target = tmp_path / "out"
+    target.mkdir()
+    opened = []
+    real_open = os.open
+
+    def recording_open(path, *args, **kwargs):
+        opened.append(os.fsencode(path))
+        return real_open(path, *args, **kwargs)
+
+    def harm_then_record(path):
+        harm(path)
+        monkeypatch.setattr(os, "open", recording_open)
+
+    _restore(repo, target, Sabotage(target, harm_then_record))
+    assert (target / "b").read_bytes() == BIG
+    assert b"a" not in opened and not any(p.endswith(b"/a") for p in opened), opened
+
+
 def test_the_planner_passes_large_chunks_seen_before(monkeypatch):
     monkeypatch.setattr(repeats, "REMEMBERED", 2)
     plan = RepeatPlanner().plan

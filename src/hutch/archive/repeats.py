@@ -81,7 +81,11 @@ class RestoredCopies:
             return None
         fs_path, offset = location
         try:
-            # Not blocking: a later item may have put a FIFO in its place.
+            # A later item may have put a FIFO or a device in its place: look
+            # before opening (opening some devices does something), and open
+            # without blocking all the same.
+            if not stat.S_ISREG(os.lstat(fs_path).st_mode):
+                return None
             fd = os.open(fs_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
             try:
                 if not stat.S_ISREG(os.fstat(fd).st_mode):

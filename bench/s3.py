@@ -2,7 +2,10 @@
 same S3 server (SeaweedFS on 127.0.0.1, started as the tests start it) and
 restore it; wall time, throughput and peak RSS per step, and hutch/restic.
 
-    .venv/bin/python bench/s3.py [--small] [--corpus-mib N] [--keep]
+    .venv/bin/python bench/s3.py [--reps N] [--small] [--corpus-mib N] [--keep]
+
+Like `bench.py`: repetitions interleaved (which tool goes first alternates),
+medians shown, the corpus read once untimed before each backup.
 """
 
 from __future__ import annotations
@@ -10,11 +13,13 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import bench
 import corpus
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -28,14 +33,14 @@ STEPS = ("init", "backup1", "backup2", "restore")
 MIB = corpus.MIB
 
 
-def _commands(tool: str, server: SeaweedS3) -> tuple[dict, dict]:
-    """Environment and step commands of one tool against the server."""
+def _commands(tool: str, server: SeaweedS3, rep: int) -> tuple[dict, dict]:
+    """Environment and step commands of one tool's repetition against the server."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HUTCH_", "RESTIC_", "AWS_"))}
     env.update(server.env())
-    home = WORK / f"home-{tool}"
+    home = WORK / f"home-{tool}-{rep}"
     if tool == "hutch":
         exe = str(Path(sys.executable).parent / "hutch")
-        url = f"s3://{BUCKET}/bench-hutch"
+        url = f"s3://{BUCKET}/bench-hutch-{rep}"
         env.update(
             HUTCH_PASSPHRASE=PASSPHRASE,
             HUTCH_CACHE_DIR=str(home / "cache"),
@@ -47,7 +52,7 @@ def _commands(tool: str, server: SeaweedS3) -> tuple[dict, dict]:
             "backup2": [exe, "create", f"{url}::two", "data"],
             "restore": [exe, "extract", f"{url}::one"],
         }
-    url = f"s3:{server.endpoint}/{BUCKET}/bench-restic"
+    url = f"s3:{server.endpoint}/{BUCKET}/bench-restic-{rep}"
     env.update(RESTIC_PASSWORD=PASSPHRASE, RESTIC_CACHE_DIR=str(home / "cache"))
     base = [shutil.which("restic") or "restic", "-r", url]
     return env, {
@@ -70,13 +75,15 @@ def _run(cmd: list[str], cwd: Path, env: dict) -> tuple[float, float]:
     return seconds, usage.ru_maxrss / 1024
 
 
-def bench_tool(tool: str, server: SeaweedS3, source: Path, digest: str) -> dict:
-    env, steps = _commands(tool, server)
+def bench_tool(tool: str, server: SeaweedS3, source: Path, digest: str, rep: int) -> dict:
+    env, steps = _commands(tool, server, rep)
     target = WORK / f"restore-{tool}"
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     results = {}
     for step in STEPS:
+        if step.startswith("backup"):
+            bench.warm(source)
         cwd = target if step == "restore" else source.parent
         results[step] = _run(steps[step], cwd, env)
     restored = target / "data"
@@ -87,8 +94,16 @@ def bench_tool(tool: str, server: SeaweedS3, source: Path, digest: str) -> dict:
     return results
 
 
-def report(results: dict, nbytes: int) -> None:
-    print(f"\nS3 (SeaweedFS on 127.0.0.1), corpus {nbytes / MIB:.0f} MiB")
+def medians(runs: list[dict]) -> dict:
+    """Per step, the median seconds and the median peak RSS of the runs."""
+    return {
+        step: tuple(statistics.median(run[step][i] for run in runs) for i in (0, 1))
+        for step in STEPS
+    }
+
+
+def report(results: dict, nbytes: int, reps: int) -> None:
+    print(f"\nS3 (SeaweedFS on 127.0.0.1), corpus {nbytes / MIB:.0f} MiB, medians of {reps}")
     print(
         f"{'step':10}{'hutch MiB/s':>13}{'RSS MiB':>9}{'restic MiB/s':>14}{'RSS MiB':>9}"
         f"{'hutch/restic':>14}"
@@ -103,6 +118,7 @@ def report(results: dict, nbytes: int) -> None:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--reps", type=int, default=3, help="repetitions (medians are shown)")
     p.add_argument("--small", action="store_true", help="~60 MiB corpus for quick runs")
     p.add_argument("--corpus-mib", type=int, metavar="N", help="size of the large-file part")
     p.add_argument("--keep", action="store_true", help="keep the server's data and restores")
@@ -118,11 +134,14 @@ def main() -> int:
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
     server = SeaweedS3(WORK / "server")
+    runs: dict[str, list[dict]] = {"hutch": [], "restic": []}
     try:
-        results = {tool: bench_tool(tool, server, source, digest) for tool in ("hutch", "restic")}
+        for rep in range(args.reps):
+            for tool in ("hutch", "restic") if rep % 2 == 0 else ("restic", "hutch"):
+                runs[tool].append(bench_tool(tool, server, source, digest, rep))
     finally:
         server.stop()
-    report(results, nbytes)
+    report({tool: medians(r) for tool, r in runs.items()}, nbytes, args.reps)
     if not args.keep:
         shutil.rmtree(WORK, ignore_errors=True)
     return 0

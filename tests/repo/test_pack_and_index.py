@@ -124,6 +124,29 @@ def test_passed_chunks_come_out_in_their_place_unfetched(make_repo):
     assert got == [chunks[ids[0]], absent, chunks[ids[1]], chunks[ids[2]], absent, chunks[ids[3]]]
 
 
+@pytest.mark.parametrize("unfetched", ["passed", "missing"])
+def test_unfetched_chunks_do_not_queue_without_bound(make_repo, unfetched):
+    """A stream of chunks that are never fetched (passed, or missing from
+    the index) is read ahead no further than fetched chunks would be."""
+    repo = make_repo()
+    taken = 0
+
+    def chunks():
+        nonlocal taken
+        for n in range(100_000):
+            taken += 1
+            cid = n.to_bytes(32, "big")
+            yield Passed(cid, 0) if unfetched == "passed" else (cid, 0)
+
+    reader = ChunkReader(repo)
+    try:
+        first = next(reader.iter_get_sized(ObjectKind.CHUNK, chunks(), window_bytes=1 << 20))
+    finally:
+        reader.close()
+    assert first == Passed((0).to_bytes(32, "big"), 0) or isinstance(first, IntegrityError)
+    assert taken < 100, taken
+
+
 def test_damaged_segment_falls_back_to_pack_headers(make_repo):
     repo = make_repo(cache=False)
     chunks = _write_chunks(repo, 10)

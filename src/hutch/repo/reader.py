@@ -39,6 +39,10 @@ MAX_RUN_BYTES = 4 * 1024 * 1024
 # the time (about 4 MiB more at the peak: a run's stored and opened chunks
 # at once); opening them one at a time between the files was no faster.
 POOL_OPENS_FROM = 64 * 1024
+# What a run that is not fetched (a passed chunk, one missing from the
+# index) counts against the window at least: weighing nothing, any number
+# of them would queue up ahead of the consumer.
+UNFETCHED_WEIGHT = 64 * 1024
 
 
 @dataclass(slots=True, frozen=True)
@@ -146,7 +150,7 @@ class ChunkReader:
                 if run:
                     yield run
                     run = None
-                yield _Run(None, 0, [], 0, 0, passed=chunk)
+                yield _Run(None, 0, [], 0, max(chunk.size, UNFETCHED_WEIGHT), passed=chunk)
                 continue
             cid, size = chunk
             try:
@@ -155,7 +159,7 @@ class ChunkReader:
                 if run:
                     yield run
                     run = None
-                yield _Run(None, 0, [(cid, 0, 0)], 0, 0)
+                yield _Run(None, 0, [(cid, 0, 0)], 0, max(size, UNFETCHED_WEIGHT))
                 continue
             weight = max(length, size)
             if (

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from hutch.archive.filescache import FilesCache, check_mode
+from hutch.archive.filescache import MAX_AGE, FilesCache, check_mode
 from hutch.crypto.key import Key
 from hutch.errors import UsageError
 from hutch.repo.cache import CacheDir
@@ -94,6 +94,25 @@ def test_damaged_cache_starts_over(tmp_path):
             f.write(data[:i] + bytes([data[i] ^ 1]) + data[i + 1 :])
         loaded = FilesCache(folder, "files-x", "ctime,size,inode", KEY)
         assert loaded.lookup(loaded.key(b"f"), _stat()) is None, i
+
+
+def test_an_entry_no_backup_uses_is_dropped_after_max_age(tmp_path):
+    """A file seen in every backup keeps its entry; one gone from the
+    backups (deleted, excluded) loses it after MAX_AGE backups, so the
+    cache does not grow with every file that ever was."""
+    folder = CacheDir(str(tmp_path))
+    cache = FilesCache(folder, "files-x", "ctime,size,inode", KEY)
+    for name in (b"seen", b"gone"):
+        cache.remember(cache.key(name), _stat(), [[CID, 4]], time.time_ns(), False)
+    cache.save()
+    for backup in range(MAX_AGE + 1):
+        cache = FilesCache(folder, "files-x", "ctime,size,inode", KEY)
+        assert cache.knows(cache.key(b"gone")), backup
+        assert cache.lookup(cache.key(b"seen"), _stat()) is not None
+        cache.save()
+    cache = FilesCache(folder, "files-x", "ctime,size,inode", KEY)
+    assert not cache.knows(cache.key(b"gone"))
+    assert cache.lookup(cache.key(b"seen"), _stat()).chunks == [[CID, 4]]
 
 
 def test_many_files_round_trip_and_replace(tmp_path):

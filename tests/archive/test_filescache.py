@@ -131,7 +131,9 @@ def test_many_files_round_trip_and_replace(tmp_path):
     third = FilesCache(folder, "files-x", "ctime,size,inode", KEY)
     assert third.lookup(third.key(b"f5"), _stat(st_ino=5, st_size=9)).chunks == [[CID, 9]]
     assert third.lookup(third.key(b"f5"), _stat(st_ino=5)) is None
-    assert third.lookup(third.key(b"f6"), _stat(st_ino=6)).chunks == chunks[6]
+    for i, cl in chunks.items():
+        if i != 5:
+            assert third.lookup(third.key(b"f%d" % i), _stat(st_ino=i)).chunks == cl
 
 
 def test_bare_is_trusted_only_where_ctimes_are_compared(tmp_path):

@@ -48,6 +48,8 @@ _SLOT_START = struct.Struct(f"<I{_RECORD.size - 4}x")  # the key's first 4 bytes
 _WRITE_RECORDS = 16384
 _AGE_AT = _KEY + 32
 _GONE = 255  # the age of an old entry that this backup replaced
+_GOES = bytes(age >= MAX_AGE for age in range(256))  # ages -> 1 where the entry is dropped
+_OLDER = bytes(min(age + 1, 255) for age in range(256))
 _MODES = {
     "ctime,size,inode",
     "mtime,size,inode",
@@ -232,10 +234,22 @@ class FilesCache:
         if not self._keeping:
             return
         old = self._old
+        records = old.records
         size = _RECORD.size
-        count = chunk_bytes = 0
-        for start in range(0, len(old.records), size):
-            rec = _RECORD.unpack_from(old.records, start)
+        # Up to the first old entry that goes (too old, or replaced), the
+        # records and their chunk lists go out as they are, a backup older:
+        # no Python per entry there, which in an unchanged re-backup is all
+        # of them. From that entry on, offsets move and each is rewritten.
+        first = records[_AGE_AT::size].translate(_GOES).find(1)
+        if first < 0:
+            intact, intact_chunks = len(records), len(old.chunks)
+        else:
+            intact = first * size
+            intact_chunks = int.from_bytes(_RECORD.unpack_from(records, intact)[7], "big")
+        count = intact // size
+        chunk_bytes = intact_chunks
+        for start in range(intact, len(records), size):
+            rec = _RECORD.unpack_from(records, start)
             if rec[5] < MAX_AGE:
                 count += 1
                 chunk_bytes += rec[6] * _CHUNK.size
@@ -244,12 +258,17 @@ class FilesCache:
         def produce(f) -> None:
             out = HashingWriter(f)
             out.write(_HEAD.pack(_MAGIC, count + new.count, chunk_bytes + new.chunk_bytes))
+            step = size * _WRITE_RECORDS
+            for start in range(0, intact, step):
+                part = records[start : min(intact, start + step)]
+                part[_AGE_AT::size] = part[_AGE_AT::size].translate(_OLDER)
+                out.write(part)
             # Records go out a block at a time: a write per record cost more
             # than making the record.
             block_out: list[bytes] = []
-            offset = 0
-            for start in range(0, len(old.records), size):
-                rec = list(_RECORD.unpack_from(old.records, start))
+            offset = intact_chunks
+            for start in range(intact, len(records), size):
+                rec = list(_RECORD.unpack_from(records, start))
                 if rec[5] < MAX_AGE:  # else too old, or replaced (_GONE)
                     rec[5] += 1
                     rec[7] = offset.to_bytes(6, "big")
@@ -267,8 +286,10 @@ class FilesCache:
                     block_out.append(_RECORD.pack(*rec))
                 out.write(b"".join(block_out))
                 block_out.clear()
-            for start in range(0, len(old.records), size):
-                kept = _RECORD.unpack_from(old.records, start)
+            with memoryview(old.chunks) as chunks:
+                out.write(chunks[:intact_chunks])
+            for start in range(intact, len(records), size):
+                kept = _RECORD.unpack_from(records, start)
                 if kept[5] < MAX_AGE:
                     at = int.from_bytes(kept[7], "big")
                     out.write(old.chunks[at : at + kept[6] * _CHUNK.size])

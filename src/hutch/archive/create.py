@@ -24,6 +24,8 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import msgpack
+
 from ..chunker import DEFAULT as DEFAULT_CHUNKER
 from ..chunker import Chunker, ChunkerParams
 from ..compress import Compressor, parse_spec
@@ -33,7 +35,7 @@ from ..repo.archives import ArchiveEntry, ArchiveList, check_archive_name
 from ..repo.repository import Repository
 from ..repo.writer import RepoWriter
 from ..workers import count as worker_count
-from .filescache import FilesCache, cache_name
+from .filescache import FilesCache, Unchanged, cache_name
 from .flags import add_flags
 from .item import item_from_stat, read_xattrs
 from .itemwriter import ItemStreamWriter
@@ -102,6 +104,8 @@ class _Pending:
     size: int = 0
     unsettled: int = 0  # bytes of `futures`
     bare: bool = False  # reading its xattrs, ACLs and flags found none
+    # Items the helper packed: their bytes, their chunk ids, their paths.
+    packed: tuple[bytes, list[bytes], list[bytes]] | None = None
 
 
 def local_timestamp(t: float | None = None) -> str:
@@ -175,6 +179,12 @@ class ArchiveCreator:
 
     def _finish(self, pending: _Pending) -> None:
         item = pending.item
+        if pending.packed is not None:
+            packed, ids, paths = pending.packed
+            self.items.add_packed(packed, ids)
+            for path in paths:
+                self.reporter.file_status(pending.status, path)
+            return
         if pending.futures:
             self._settle(pending)
         if pending.chunks is not None:
@@ -197,8 +207,11 @@ class ArchiveCreator:
 
         def produce():
             walker = Walker(self, matcher)
-            for path in paths:
-                walker.walk_root(path)
+            try:
+                for path in paths:
+                    walker.walk_root(path)
+            finally:
+                walker.close()
 
         return self.run(name, produce)
 
@@ -283,18 +296,58 @@ class ArchiveCreator:
             self._hardlinks[(st.st_dev, st.st_ino)] = item["hlid"]
         self.stats.nfiles += 1
 
+    def _reuse(self, fs_path: bytes, st: os.stat_result, item: dict, known: Unchanged) -> bool:
+        """Whether the chunks the files cache names for the unchanged file
+        are all in the repository; if so, `item` gets the rest of what it
+        holds (its xattrs, ACLs and flags, unless known to be none)."""
+        index = self.repo.index
+        if not all(chunk_id in index for chunk_id, _ in known.chunks):
+            return False
+        if not known.bare:
+            read_xattrs(fs_path, item)
+            add_flags(fs_path, st, item)
+        item["size"] = st.st_size
+        return True
+
+    # -- unchanged files recognised by the walk's helper process ---------
+
+    def can_prescan(self) -> bool:
+        """Whether a helper process could find unchanged files: a files
+        cache with entries, more than one thread, a real backup."""
+        threads = self.options.threads or worker_count()
+        return threads > 1 and not self.options.dry_run and len(self.files_cache) > 0
+
+    def recognise(self, fs_path: bytes, path: bytes, st: os.stat_result) -> tuple | None:
+        """In the helper: (packed item, files cache entry, size, chunk ids)
+        of a regular file (one link) that the files cache holds unchanged,
+        or None. The item is what `_add_file` and `_finish` would store."""
+        item = item_from_stat(path, st, self.options.numeric_ids)
+        known = self.files_cache.lookup(self.files_cache.key(path), st)
+        if known is None or not self._reuse(fs_path, st, item, known):
+            return None
+        item["chunks"] = known.chunks
+        return msgpack.packb(item), known.at, st.st_size, [i for i, _ in known.chunks]
+
+    def add_recognised(
+        self, paths: list[bytes], packed: bytes, entries: list[int], size: int, ids: list[bytes]
+    ) -> None:
+        """Take a run of unchanged files the helper recognised: their items
+        packed one after the other, their files cache entries, their bytes
+        and their chunk ids."""
+        for at in entries:
+            self.files_cache.keep(at)
+        self.stats.nfiles += len(paths)
+        self.stats.original_size += size
+        self._enqueue(_Pending({"path": paths[0]}, "U", packed=(packed, ids, paths)))
+
     def _add_file(self, fs_path: bytes, path: bytes, st: os.stat_result, item: dict) -> None:
         if self.options.dry_run:
             self._enqueue(_Pending(item, "-"))
             return
         cache_key = self.files_cache.key(path)
         known = self.files_cache.lookup(cache_key, st)
-        index = self.repo.index
-        if known is not None and all(chunk_id in index for chunk_id, _ in known.chunks):
-            if not known.bare:
-                read_xattrs(fs_path, item)
-                add_flags(fs_path, st, item)
-            item["size"] = st.st_size
+        if known is not None and self._reuse(fs_path, st, item, known):
+            self.files_cache.keep(known.at)
             self.stats.original_size += st.st_size
             self._enqueue(_Pending(item, "U", chunks=known.chunks))
             return

@@ -79,6 +79,7 @@ def check_mode(mode: str) -> str:
 class Unchanged(NamedTuple):
     chunks: list  # [id, size] pairs, as an item keeps them
     bare: bool  # no xattrs, ACLs nor kept flags, as surely as the contents are unchanged
+    at: int  # where the entry is, for `keep`
 
 
 class _Entries:
@@ -170,7 +171,8 @@ class FilesCache:
 
     def lookup(self, key: bytes, st: os.stat_result) -> "Unchanged | None":
         """The chunk list of an unchanged file (and whether its xattrs, ACLs
-        and flags are known to be none), or None."""
+        and flags are known to be none), or None. Only reads: the walk's
+        helper process looks up too (archive/prescan.py)."""
         if not self.enabled:
             return None
         at = self._old.find(key)
@@ -179,13 +181,22 @@ class FilesCache:
         rec = _RECORD.unpack_from(self._old.records, at)
         if rec[5] == _GONE or not self._unchanged(rec, st):
             return None
-        self._old.records[at + _AGE_AT] = 0  # seen: age back to zero
         count, offset = rec[6], int.from_bytes(rec[7], "big")
         listed = self._old.chunks[offset : offset + count * _CHUNK.size]
         return Unchanged(
             [[chunk_id, size] for chunk_id, size in _CHUNK.iter_unpack(listed)],
             rec[8] and self._use_ctime,
+            at,
         )
+
+    def __len__(self) -> int:
+        """How many entries earlier backups left."""
+        return len(self._old.records) // _RECORD.size
+
+    def keep(self, at: int) -> None:
+        """The entry at `at` (Unchanged.at) served this backup: its age goes
+        back to zero. An entry no backup keeps is dropped after MAX_AGE."""
+        self._old.records[at + _AGE_AT] = 0
 
     def knows(self, key: bytes) -> bool:
         """Whether an earlier backup of the series saw the file (so a file

@@ -86,7 +86,16 @@ class ItemStreamWriter:
         for key in ("chunks", "chunks_healthy"):
             for chunk_id, _ in item.get(key) or ():
                 refs.add(bytes(chunk_id))
-        self._buffer += self._packer.pack(item)
+        self._append(self._packer.pack(item))
+
+    def add_packed(self, packed: bytes, chunk_ids: list[bytes]) -> None:
+        """Add an item packed elsewhere (msgpack.packb), with the ids of its chunks."""
+        for chunk_id in chunk_ids:
+            self._refs.add(chunk_id)
+        self._append(packed)
+
+    def _append(self, packed: bytes) -> None:
+        self._buffer += packed
         if len(self._buffer) >= _FLUSH_AT:
             self._cut(final=False)
 

@@ -5,10 +5,13 @@ import errno
 import os
 import re
 import stat
+from collections.abc import Iterable
+from itertools import repeat
 
 from .flags import NODUMP, add_flags, read_flags
 from .item import item_from_stat, read_xattrs
 from .patterns import PatternMatcher
+from .prescan import PRESCAN_FROM, PrescanHelper, prescanned
 
 CACHEDIR_TAG = b"CACHEDIR.TAG"
 CACHEDIR_SIGNATURE = b"Signature: 8a477f597d28d172789f06886806bc55"
@@ -19,6 +22,23 @@ _TYPE_STATUS = {
     stat.S_IFCHR: "c",
     stat.S_IFBLK: "b",
 }
+
+
+def _listing(fs_path: bytes) -> tuple[list[bytes], set[bytes]]:
+    """The names in a folder, sorted, and those the listing says are
+    folders (where it says nothing, a folder is taken for a file)."""
+    names = []
+    folders = set()
+    with os.scandir(fs_path) as it:
+        for entry in it:
+            names.append(entry.name)
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    folders.add(entry.name)
+            except OSError:
+                pass
+    names.sort()
+    return names, folders
 
 
 def archive_path(fs_path: bytes) -> bytes:
@@ -83,6 +103,13 @@ class Walker:
         self.reporter = creator.reporter
         self.matcher = matcher
         self._kernel_mounts: set[bytes] | None = None
+        self._helper: PrescanHelper | None = None
+        self._helper_tried = False
+
+    def close(self) -> None:
+        if self._helper is not None:
+            self._helper.close()
+            self._helper = None
 
     def walk_root(self, fs_path: bytes) -> None:
         try:
@@ -131,8 +158,7 @@ class Walker:
         if self.options.one_file_system and st.st_dev != root_dev:
             return
         try:
-            with os.scandir(fs_path) as it:
-                names = sorted(entry.name for entry in it)
+            names, folders = _listing(fs_path)
         except OSError as e:
             self.reporter.warning(f"{os.fsdecode(fs_path)}: cannot read folder: {e.strerror}")
             self.reporter.file_status("E", path)
@@ -141,9 +167,12 @@ class Walker:
         # are never absolute nor empty.
         fs_prefix = fs_path if fs_path.endswith(b"/") else fs_path + b"/"
         prefix = path + b"/" if path else b""
-        for name in names:
+        for name, found in self._prescanned(fs_prefix, prefix, names, folders):
             child_fs = fs_prefix + name
             child = prefix + name
+            if found is not None:
+                self.creator.add_recognised(*found)
+                continue
             try:
                 child_st = os.lstat(child_fs)
             except OSError as e:
@@ -164,6 +193,40 @@ class Walker:
                     self._add_mount_point(child, child_st)
                     continue
             self._visit(child_fs, child, child_st, root_dev)
+
+    # -- the helper process ----------------------------------------------
+
+    def _prescanned(
+        self, fs_prefix: bytes, prefix: bytes, names: list[bytes], folders: set[bytes]
+    ) -> Iterable[tuple[bytes, tuple | None]]:
+        """The names in order, each with the helper's answer (an unchanged
+        file's item) or None (the walk does it)."""
+        helper = self._usable_helper() if len(names) - len(folders) >= PRESCAN_FROM else None
+        if helper is None:
+            return zip(names, repeat(None))
+        return prescanned(helper, fs_prefix, prefix, names, folders)
+
+    def _usable_helper(self) -> PrescanHelper | None:
+        if not self._helper_tried:
+            self._helper_tried = True
+            # (--exclude-nodump reads each file's flags first: the walk's own work.)
+            if not self.options.exclude_nodump and self.creator.can_prescan():
+                try:
+                    self._helper = PrescanHelper(self._recognise)
+                except OSError:
+                    pass
+        helper = self._helper
+        return None if helper is None or helper.broken or helper.pending else helper
+
+    def _recognise(self, fs_path: bytes, path: bytes) -> tuple | None:
+        """In the helper: what `ArchiveCreator.recognise` says of a regular
+        file (of one link) the patterns include, or None."""
+        st = os.lstat(fs_path)
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:
+            return None
+        if not self.matcher.decide(path, False)[0]:
+            return None
+        return self.creator.recognise(fs_path, path, st)
 
     def _add_mount_point(self, path: bytes, st: os.stat_result) -> None:
         if self.matcher.decide(path, True)[0]:

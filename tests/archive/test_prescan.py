@@ -1,0 +1,183 @@
+"""The walk's helper process (archive/prescan.py): a re-backup with it
+stores byte for byte the item stream a re-backup without it stores, and a
+helper that dies or answers nonsense costs nothing but its help."""
+
+import os
+import time
+
+import pytest
+
+from hutch.archive import prescan
+from hutch.archive.create import ArchiveCreator, CreateOptions
+from hutch.archive.itemstream import iter_items
+from hutch.archive.patterns import PatternMatcher
+from hutch.archive.prescan import PrescanHelper
+from hutch.archive.report import Reporter
+from hutch.repo.reader import ChunkReader
+
+from ..conftest import faketime, open_repository, run_hutch, snapshot
+
+FILES = 150  # per folder: more than PRESCAN_FROM, several batches
+
+
+def _make_tree(root) -> None:
+    """Folders of small files with subfolders among them, a symlink, a
+    hardlinked pair, a file with an xattr, an empty file."""
+    for folder in ("a", "a/m", "b"):
+        os.makedirs(root / folder)
+        for i in range(FILES):
+            (root / folder / f"f{i:03d}").write_bytes(b"%s %d\n" % (folder.encode(), i) * (i % 7))
+    os.makedirs(root / "a" / "f070-folder")
+    (root / "a" / "f070-folder" / "inner").write_bytes(b"inner")
+    os.symlink("f001", root / "a" / "f100-link")
+    os.link(root / "b" / "f005", root / "b" / "f005-hardlink")
+    os.setxattr(root / "b" / "f010", "user.note", b"kept")
+
+
+def _change_tree(root) -> None:
+    (root / "a" / "f003").write_bytes(b"changed")
+    (root / "b" / "f140").write_bytes(b"changed too, and longer than before")
+    (root / "a" / "m" / "f000").unlink()
+    (root / "b" / "f149-new").write_bytes(b"new")
+    os.setxattr(root / "a" / "f120", "user.note", b"added")
+
+
+class Backup:
+    """One backup of `data` through the Python API; counts the files the
+    helper recognised and what the helper had open meanwhile."""
+
+    def __init__(self, repo, name: str, threads: int, helpers=()):
+        self.recognised = 0
+        self.helper_fds: list[int] = []
+        repository = open_repository(repo)
+        try:
+            creator = ArchiveCreator(repository, CreateOptions(threads=threads), Reporter())
+            # Files made a moment ago count as settled for the files cache.
+            creator.start_ns = time.time_ns() + 10_000_000_000
+            take = creator.add_recognised
+
+            def counted(paths, *rest):
+                self.recognised += len(paths)
+                self.helper_fds = _open_fds(helpers[-1].pid)
+                take(paths, *rest)
+
+            creator.add_recognised = counted  # type: ignore[method-assign]
+            self.entry = creator.backup_paths(name, [b"data"], PatternMatcher())
+            self.items = list(iter_items(ChunkReader(repository), self.entry))
+        finally:
+            repository.close()
+
+
+def _comparable(items: list[dict]) -> list[dict]:
+    """Items with each hardlink group's id (random, new in every backup)
+    replaced by its first path."""
+    first: dict[bytes, bytes] = {}
+    for item in items:
+        if "hlid" in item:
+            item["hlid"] = first.setdefault(item["hlid"], item["path"])
+    return items
+
+
+def _open_fds(pid: int) -> list[int]:
+    return sorted(int(fd) for fd in os.listdir(f"/proc/{pid}/fd"))
+
+
+@pytest.fixture
+def changed(repo, tmp_path, monkeypatch):
+    """A tree backed up (no helper), then changed."""
+    monkeypatch.chdir(tmp_path)
+    _make_tree(tmp_path / "data")
+    Backup(repo, "first", threads=1)
+    _change_tree(tmp_path / "data")
+    # Listing a changed folder sets its atime: list them once more before
+    # the backups compared, then change contents only.
+    Backup(repo, "settled", threads=1)
+    for path in ("a/f004", "a/m/f005", "b/f141"):
+        (tmp_path / "data" / path).write_bytes(b"changed after the folders settled")
+    started: list[PrescanHelper] = []
+    real_init = PrescanHelper.__init__
+
+    def noting(self, work):
+        real_init(self, work)
+        started.append(self)
+
+    monkeypatch.setattr(PrescanHelper, "__init__", noting)
+    return started
+
+
+def test_with_the_helper_the_item_stream_is_the_same(repo, tmp_path, changed):
+    with_helper = Backup(repo, "with", threads=2, helpers=changed)
+    without = Backup(repo, "without", threads=1)
+    assert with_helper.recognised > FILES  # the helper took its share
+    assert without.recognised == 0
+    assert _comparable(with_helper.items) == _comparable(without.items)
+    assert with_helper.entry.refs == without.entry.refs
+    assert with_helper.entry.stats["nfiles"] == without.entry.stats["nfiles"]
+    assert with_helper.entry.stats["original_size"] == without.entry.stats["original_size"]
+    paths = {i["path"] for i in with_helper.items}
+    assert b"data/a/m/f000" not in paths and b"data/b/f149-new" in paths
+    assert next(i for i in with_helper.items if i["path"] == b"data/a/f120")["xattrs"] == {
+        b"user.note": b"added"
+    }
+    expected = snapshot(tmp_path / "data")
+    os.makedirs(tmp_path / "restore")
+    os.chdir(tmp_path / "restore")
+    run_hutch("extract", f"{repo}::with", check=0)
+    assert snapshot(tmp_path / "restore" / "data") == expected
+
+
+def test_the_helper_holds_nothing_of_the_parent_and_is_gone_after(repo, changed):
+    backup = Backup(repo, "with", threads=2, helpers=changed)
+    (helper,) = changed
+    # stdin, stdout, stderr and its two pipes: not the repository's lock,
+    # packs or an ssh's pipes, which must see their end when the backup ends.
+    assert len(backup.helper_fds) == 5
+    with pytest.raises(ProcessLookupError):
+        os.kill(helper.pid, 0)
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        lambda names: os._exit(3),  # dies at the first batch
+        lambda names: [None] * (len(names) - 1),  # one answer short
+        lambda names: [[len(names), b"", [0], 0, []]],  # entries short
+        lambda names: [[1, b"", [], 0, []]] + [None] * (len(names) - 1),
+        lambda names: "nonsense",
+        lambda names: time.sleep(3600),  # stuck: the walk waits ANSWER_TIMEOUT for it
+    ],
+)
+def test_a_failing_helper_leaves_the_walk_to_do_it_all(repo, changed, monkeypatch, failure):
+    monkeypatch.setattr(prescan, "_answer", lambda recognise, fs, prefix, names: failure(names))
+    monkeypatch.setattr(prescan, "ANSWER_TIMEOUT", 0.5)
+    broken = Backup(repo, "broken", threads=2, helpers=changed)
+    without = Backup(repo, "without", threads=1)
+    assert broken.recognised == 0
+    assert _comparable(broken.items) == _comparable(without.items)
+    assert changed and all(h.broken for h in changed)
+
+
+@pytest.mark.parametrize("served", [False, True], ids=["local", "served"])
+def test_the_command_with_the_helper(repo, tmp_path, monkeypatch, request, served):
+    """The real command, two threads, folders of 150 files; the clock moved
+    on so that the files count as settled and the second backup finds them
+    in the files cache. Through a server the helper must not keep the
+    connection's pipes open."""
+    url = str(repo)
+    if served:
+        request.getfixturevalue("pipe_serve")
+        url = f"ssh://host{repo}"
+    monkeypatch.chdir(tmp_path)
+    _make_tree(tmp_path / "data")
+    later = faketime("+1m")
+    run_hutch("create", "--threads", "2", f"{url}::a", "data", prefix=later, check=0)
+    _change_tree(tmp_path / "data")
+    r = run_hutch("create", "--threads", "2", "--list", f"{url}::b", "data", prefix=later, check=0)
+    listed = dict(line.split(" ", 1)[::-1] for line in r.err.splitlines() if line[1:2] == " ")
+    assert listed["data/a/f003"] == "M" and listed["data/b/f149-new"] == "A"
+    assert listed["data/b/f000"] == "U" and listed["data/a/m/f149"] == "U"
+    expected = snapshot(tmp_path / "data")
+    os.makedirs(tmp_path / "restore")
+    os.chdir(tmp_path / "restore")
+    run_hutch("extract", f"{url}::b", check=0)
+    assert snapshot(tmp_path / "restore" / "data") == expected

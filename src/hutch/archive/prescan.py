@@ -12,10 +12,11 @@ back the packed items of the files found unchanged, a run of them at a
 time (a name not found is the walk's, as without a helper).
 
 The helper is an optimisation and nothing depends on it: if it cannot be
-started, dies or answers nonsense, the walk does every name itself. It
-never writes anything but its answers; it exits when the walk closes its
-pipe or dies (the pipe's end), and never runs the parent's exit handlers
-(os._exit), which release locks and remove scratch files.
+started, dies, answers nonsense or hangs, the walk does every name itself.
+It never writes anything but its answers; the walk kills it when done, it
+exits by itself when the walk dies (its pipe ends), and it never runs the
+parent's exit handlers (os._exit), which release locks and remove scratch
+files.
 """
 
 import os

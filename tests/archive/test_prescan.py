@@ -1,6 +1,6 @@
 """The walk's helper process (archive/prescan.py): a re-backup with it
-stores byte for byte the item stream a re-backup without it stores, and a
-helper that dies or answers nonsense costs nothing but its help."""
+stores the items a re-backup without it stores, and a helper that dies,
+hangs or answers nonsense costs nothing but its help."""
 
 import os
 import time
@@ -97,15 +97,15 @@ def changed(repo, tmp_path, monkeypatch):
     started: list[PrescanHelper] = []
     real_init = PrescanHelper.__init__
 
-    def noting(self, work):
-        real_init(self, work)
+    def noting(self, recognise):
+        real_init(self, recognise)
         started.append(self)
 
     monkeypatch.setattr(PrescanHelper, "__init__", noting)
     return started
 
 
-def test_with_the_helper_the_item_stream_is_the_same(repo, tmp_path, changed):
+def test_with_the_helper_the_items_are_the_same(repo, tmp_path, changed):
     with_helper = Backup(repo, "with", threads=2, helpers=changed)
     without = Backup(repo, "without", threads=1)
     assert with_helper.recognised > FILES  # the helper took its share

@@ -24,8 +24,6 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import msgpack
-
 from ..chunker import DEFAULT as DEFAULT_CHUNKER
 from ..chunker import Chunker, ChunkerParams
 from ..compress import Compressor, parse_spec
@@ -38,7 +36,7 @@ from ..workers import count as worker_count
 from .filescache import FilesCache, Unchanged, cache_name
 from .flags import add_flags
 from .item import item_from_stat, read_xattrs
-from .itemwriter import ItemStreamWriter
+from .itemwriter import ItemStreamWriter, item_packer
 from .patterns import PatternMatcher
 from .report import Reporter
 from .walk import Walker
@@ -130,6 +128,7 @@ class ArchiveCreator:
         self._in_flight = 0
         self._hardlinks: dict[tuple[int, int], bytes] = {}
         self._hardlink_chunks: dict[bytes, list] = {}
+        self._item_packer = item_packer()  # the helper's (`recognise`)
         # Each `run` makes its own.
         self.writer: RepoWriter
         self.items: ItemStreamWriter
@@ -313,9 +312,8 @@ class ArchiveCreator:
 
     def can_prescan(self) -> bool:
         """Whether a helper process could find unchanged files: a files
-        cache with entries, more than one thread, a real backup."""
-        threads = self.options.threads or worker_count()
-        return threads > 1 and not self.options.dry_run and len(self.files_cache) > 0
+        cache with entries, more than one thread (a pool), a real backup."""
+        return self._pool is not None and not self.options.dry_run and len(self.files_cache) > 0
 
     def recognise(self, fs_path: bytes, path: bytes, st: os.stat_result) -> tuple | None:
         """In the helper: (packed item, files cache entry, size, chunk ids)
@@ -326,7 +324,8 @@ class ArchiveCreator:
         if known is None or not self._reuse(fs_path, st, item, known):
             return None
         item["chunks"] = known.chunks
-        return msgpack.packb(item), known.at, st.st_size, [i for i, _ in known.chunks]
+        packed = self._item_packer.pack(item)
+        return packed, known.at, st.st_size, [i for i, _ in known.chunks]
 
     def add_recognised(
         self, paths: list[bytes], packed: bytes, entries: list[int], size: int, ids: list[bytes]

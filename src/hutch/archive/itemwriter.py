@@ -26,6 +26,12 @@ REFS_EVERY = 4096  # ids in a reference list, on average
 REFS_MAX = 65536
 
 
+def item_packer() -> msgpack.Packer:
+    """How an item is packed into the stream; the walk's helper process
+    packs with one of these too, so its items are the writer's bytes."""
+    return msgpack.Packer()
+
+
 class RefsWriter:
     """Cuts the referenced chunk ids into reference lists and stores each
     new one (dry_run: names them, stores nothing)."""
@@ -74,7 +80,7 @@ class ItemStreamWriter:
         self.compressor = compressor
         key = writer.repo.key
         self._chunker = Chunker(ITEMS_CHUNKER, key.chunker_seed)
-        self._packer = msgpack.Packer()
+        self._packer = item_packer()
         self._buffer = bytearray()
         self.ids: list[bytes] = []
         self.refs: list[str] = []
@@ -89,7 +95,7 @@ class ItemStreamWriter:
         self._append(self._packer.pack(item))
 
     def add_packed(self, packed: bytes, chunk_ids: list[bytes]) -> None:
-        """Add an item packed elsewhere (msgpack.packb), with the ids of its chunks."""
+        """Add an item packed elsewhere (by an `item_packer`), with the ids of its chunks."""
         for chunk_id in chunk_ids:
             self._refs.add(chunk_id)
         self._append(packed)

@@ -13,6 +13,7 @@ import threading
 
 from ..errors import ConnectionClosed, UsageError
 from . import protocol
+from .ssh_ciphers import cipher_options
 from .urls import Location
 
 PIPE_SIZE = 1024 * 1024
@@ -76,14 +77,15 @@ def rsh_command(location: Location, options) -> list[str]:
 def login_command(rsh: list[str], host: str, user: str | None, port: int | None) -> list[str]:
     """`rsh` with the port and the destination: for ssh itself, its options
     end with `--` before the destination, so that no host name can be read
-    as an option (wrappers such as `sh -c` get the destination as it is)."""
+    as an option, and may put AES-GCM first (ssh_ciphers); wrappers such as
+    `sh -c` get the destination as it is."""
     argv = list(rsh)
     if port:
         argv += ["-p", str(port)]
-    if os.path.basename(argv[0]) == "ssh":
-        argv.append("--")
-    argv.append(f"{user}@{host}" if user else host)
-    return argv
+    destination = f"{user}@{host}" if user else host
+    if os.path.basename(argv[0]) != "ssh":
+        return [*argv, destination]
+    return [*argv, *cipher_options([*argv, "--", destination]), "--", destination]
 
 
 def _spawn(argv: list[str], on_line=None) -> Connection:

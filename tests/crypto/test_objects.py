@@ -63,6 +63,25 @@ def test_every_tampering_is_detected(suite):
         ObjectCipher(suite, bytes(32), bytes(32)).open(ObjectKind.CHUNK, b"chunk id", blob)
 
 
+@pytest.mark.parametrize("suite", ENCRYPTING)
+def test_large_objects_sealed_in_place_are_as_tight(suite):
+    """Objects of 64 KiB and more are encrypted into their final buffer;
+    the layout and the checks are those of small ones."""
+    cipher = _cipher(suite)
+    plain = os.urandom(3 * 1024 * 1024 + 7)
+    blob = cipher.seal(ObjectKind.CHUNK, b"big", plain)
+    assert len(blob) == 3 + 16 + 8 + len(plain) + 16
+    assert plain[:4096] not in blob
+    assert _cipher(suite).open(ObjectKind.CHUNK, b"big", blob) == plain
+    for i in (0, 2, 3, 20, 27, len(blob) // 2, len(blob) - 1):
+        damaged = bytearray(blob)
+        damaged[i] ^= 0x80
+        with pytest.raises(IntegrityError):
+            cipher.open(ObjectKind.CHUNK, b"big", damaged)
+    with pytest.raises(IntegrityError):
+        cipher.open(ObjectKind.CHUNK, b"bIg", blob)
+
+
 def test_suite_mismatch_is_refused():
     blob = _cipher(SUITE_NONE).seal(ObjectKind.CHUNK, b"id", b"plain")
     for suite in AUTHENTICATING:

@@ -137,7 +137,9 @@ class ArchiveCreator:
 
     # -- the chunk work that runs in threads ---------------------------
 
-    def _process_chunk(self, data: bytes | memoryview) -> tuple[bytes, int, bytes | None, int]:
+    def _process_chunk(
+        self, data: bytes | memoryview
+    ) -> tuple[bytes, int, bytes | bytearray | None, int]:
         chunk_id = self.key.chunk_id(data)
         if self.writer.has(chunk_id):
             return chunk_id, len(data), None, 0
@@ -411,7 +413,7 @@ class ArchiveCreator:
         )
         return len(data)
 
-    def _store(self, chunk_id: bytes, blob: bytes | None, csize: int) -> None:
+    def _store(self, chunk_id: bytes, blob: bytes | bytearray | None, csize: int) -> None:
         if blob is not None and not self.writer.has(chunk_id):
             self.writer.add(chunk_id, blob)
             self.stats.compressed_size += csize

@@ -30,6 +30,8 @@ VERSION = 1
 SUITE_NONE, SUITE_AUTHENTICATED, SUITE_AES_OCB, SUITE_CHACHA = 0, 1, 2, 3
 _AEADS = {SUITE_AES_OCB: AESOCB3, SUITE_CHACHA: ChaCha20Poly1305}
 _AEAD_HEADER = 3 + 16 + 8
+_AEAD_TAG = 16  # OCB's and Poly1305's alike
+_SEAL_INTO_FROM = 64 * 1024
 
 
 class ObjectKind:
@@ -67,7 +69,7 @@ class ObjectCipher:
             self._aeads[session_id] = aead
         return aead
 
-    def seal(self, kind: int, obj_id: bytes, plaintext: bytes) -> bytes:
+    def seal(self, kind: int, obj_id: bytes, plaintext: bytes) -> bytes | bytearray:
         header = bytes((VERSION, self.suite, kind))
         if self.suite == SUITE_NONE:
             return header + plaintext
@@ -78,8 +80,17 @@ class ObjectCipher:
             counter = next(self._counter)
         nonce_part = self._session_id + counter.to_bytes(8, "big")
         nonce = counter.to_bytes(12, "big")
-        ciphertext = self._sealer.encrypt(nonce, plaintext, header + nonce_part + obj_id)
-        return header + nonce_part + ciphertext
+        additional = header + nonce_part + obj_id
+        if len(plaintext) < _SEAL_INTO_FROM:
+            return header + nonce_part + self._sealer.encrypt(nonce, plaintext, additional)
+        # Large: the ciphertext goes straight behind its header, one pass
+        # over fresh memory instead of two (a sealed 2 MiB chunk took a fifth
+        # of the time; below 64 KiB, the buffer's set-up costs more).
+        blob = bytearray(_AEAD_HEADER + len(plaintext) + _AEAD_TAG)
+        blob[:_AEAD_HEADER] = header + nonce_part
+        with memoryview(blob) as view:
+            self._sealer.encrypt_into(nonce, plaintext, additional, view[_AEAD_HEADER:])
+        return blob
 
     def open(self, kind: int, obj_id: bytes, blob: bytes | bytearray | memoryview) -> bytes:
         """Authenticate and decrypt; raise IntegrityError on any mismatch.
@@ -102,7 +113,7 @@ class ObjectCipher:
             if mac != expected:
                 raise IntegrityError(f"object {obj_id.hex()[:16]} failed authentication")
             return plaintext
-        if len(blob) < _AEAD_HEADER + 16:
+        if len(blob) < _AEAD_HEADER + _AEAD_TAG:
             raise IntegrityError(f"object {obj_id.hex()[:16]} is damaged (too short)")
         session_id, counter = bytes(blob[3:19]), bytes(blob[19:27])
         nonce = bytes(4) + counter

@@ -47,14 +47,14 @@ class RepoWriter:
         """Whether the repository has, or this session is adding, `obj_id`."""
         return obj_id in self._pending_ids or obj_id in self.repo.index
 
-    def add(self, obj_id: bytes, blob: bytes, again: bool = False) -> None:
+    def add(self, obj_id: bytes, blob: bytes | bytearray, again: bool = False) -> None:
         """Add one sealed object, unless it is there already; `again`: add
         another copy of an object the repository has (recreate --recompress)."""
         if obj_id in self._pending_ids or (not again and obj_id in self.repo.index):
             return
         self.add_new(obj_id, blob)
 
-    def add_new(self, obj_id: bytes, blob: bytes) -> None:
+    def add_new(self, obj_id: bytes, blob: bytes | bytearray) -> None:
         """Add one sealed object that the caller has just found missing (`has`)."""
         self._pending_ids.add(obj_id)
         self._builder.add(obj_id, blob)

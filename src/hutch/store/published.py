@@ -33,7 +33,7 @@ class Malformed(ValueError):
     """Not an object of the expected layout."""
 
 
-def pack_archive_object(published: dict, sealed: bytes) -> bytes:
+def pack_archive_object(published: dict, sealed: bytes | bytearray) -> bytes:
     body = msgpack.packb(published)
     return MAGIC + _LENGTH.pack(len(body)) + body + sealed
 

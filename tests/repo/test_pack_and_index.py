@@ -109,6 +109,23 @@ def test_written_chunks_read_back_through_segments_headers_and_cache(make_repo):
     assert _read_all(_reopen(repo), chunks) == chunks  # from the pack headers
 
 
+def test_the_next_command_reads_no_segment_a_writer_wrote(make_repo, monkeypatch):
+    """A writer saves the index with its own segments in the cache: the
+    next command finds every chunk without reading a segment or a pack."""
+    repo = make_repo()
+    assert len(repo.index) == 0  # loaded (and cached) before the writer adds anything
+    first = _write_chunks(repo, 30, pack_size=40_000)
+    second = _write_chunks(repo, 10)
+    assert len(repo.store.list("index")) == 2
+    reopened = _reopen(repo)
+    read = []
+    get = reopened.store.get
+    monkeypatch.setattr(reopened.store, "get", lambda name, *a: read.append(name) or get(name, *a))
+    assert all(c in reopened.index for c in first | second)
+    assert read == []
+    assert _read_all(reopened, first | second) == first | second
+
+
 def test_passed_chunks_come_out_in_their_place_unfetched(make_repo):
     repo = make_repo()
     chunks = _write_chunks(repo, 6)
@@ -181,7 +198,8 @@ def test_cache_loads_without_copies_of_the_index(tmp_path):
     ids = sorted(os.urandom(32) for _ in range(count))
     index.add_pack("p" * 64, [(cid, n * 100, 100) for n, cid in enumerate(ids)])
     folder = CacheDir(str(tmp_path / "cache"))
-    index_module._write_cache(folder, {"index/x"}, index)
+    index.segments = {"index/x"}
+    index_module.write_cache(folder, index)
     del index
     tracemalloc.start()
     try:

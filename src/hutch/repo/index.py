@@ -77,6 +77,9 @@ class ChunkIndex:
         self._pack_no: dict[str, int] = {}
         self._table = _EMPTY
         self._recent: dict[bytes, tuple[int, int, int]] = {}
+        # The index segments whose entries it holds: what its cache says it
+        # covers, so that the next command reads only the segments after them.
+        self.segments: set[str] = set()
 
     def _find(self, chunk_id: bytes) -> tuple[int, int, int] | None:
         table = self._table
@@ -289,6 +292,7 @@ def load_index(store: Store, cipher: ObjectCipher, cache: CacheDir | None) -> Ch
             # A segment only repeats what pack headers say: read those instead.
             continue
         covered.add(name)
+    index.segments = covered
     known = index.known_packs()
     for pack, size in packs.items():
         if pack not in known:
@@ -298,7 +302,7 @@ def load_index(store: Store, cipher: ObjectCipher, cache: CacheDir | None) -> Ch
                 # Damaged, vanished or unreadable (write-only): nothing to
                 # reuse here; check reports damage.
                 continue
-    _write_cache(cache, covered, index)
+    write_cache(cache, index)
     return index
 
 
@@ -335,14 +339,15 @@ def _read_cache(cache: CacheDir | None) -> tuple[set[str], ChunkIndex] | None:
             return None  # damaged: rebuild from the repository
 
 
-def _write_cache(cache: CacheDir | None, segments: set[str], index: ChunkIndex) -> None:
+def write_cache(cache: CacheDir | None, index: ChunkIndex) -> None:
+    """Save `index` and the segments it covers in the cache folder."""
     if cache is None:
         return
     packs, prefixes, records = index.parts()
     head = msgpack.packb(
         {
             "v": _CACHE_VERSION,
-            "segments": sorted(segments),
+            "segments": sorted(index.segments),
             "packs": packs,
             "order": sys.byteorder,
             "entries": len(prefixes) // _PREFIX.size,

@@ -90,7 +90,9 @@ class RepoWriter:
 
     def _write_segment(self) -> None:
         if self._uploaded:
-            write_segment(self.repo.store, self.cipher, self._uploaded)
+            name = write_segment(self.repo.store, self.cipher, self._uploaded)
+            # Every pack it lists is in the index already (_upload).
+            self.repo.index.segments.add(name)
             self._uploaded = {}
             self._uploaded_entries = 0
 
@@ -104,6 +106,8 @@ class RepoWriter:
         self._wait_uploads(0)
         with self._lock:
             self._write_segment()
+        if self.packs_written:
+            self.repo.remember_index()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

@@ -57,7 +57,9 @@ def test_no_aes_instructions_no_change(monkeypatch):
     assert ssh_ciphers.cipher_options(LOGIN) == []
 
 
-@pytest.mark.parametrize("body", ["exit 255", "echo 'nonsense here'", "sleep 30"])
+@pytest.mark.parametrize(
+    "body", ["exit 255", "echo 'nonsense here'", "printf 'ciphers \\377\\n'; exit 0", "sleep 30"]
+)
 def test_an_ssh_that_cannot_say_gets_nothing_added(aes_cpu, monkeypatch, tmp_path, body):
     monkeypatch.setattr(ssh_ciphers, "PROBE_TIMEOUT", 0.5)
     fake = tmp_path / "ssh"

@@ -126,6 +126,24 @@ def test_the_next_command_reads_no_segment_a_writer_wrote(make_repo, monkeypatch
     assert _read_all(reopened, first | second) == first | second
 
 
+def test_a_current_cache_is_not_rewritten(make_repo):
+    """Loading the index rewrites its cache only when it learned something:
+    another writer's segment, not a command that found everything there."""
+    repo = make_repo()
+    chunks = _write_chunks(repo, 5)
+    cache_file = os.path.join(repo.cache_dir, "chunks")
+    before = os.stat(cache_file)
+    assert _read_all(_reopen(repo), chunks) == chunks
+    after = os.stat(cache_file)
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    elsewhere = Repository(repo.store, repo.config, repo.key, None)  # no cache: another client
+    more = _write_chunks(elsewhere, 5)
+    reopened = _reopen(repo)
+    assert _read_all(reopened, more) == more
+    assert os.stat(cache_file).st_ino != before.st_ino
+    assert reopened.index.segments == {info.name for info in repo.store.list("index")}
+
+
 def test_passed_chunks_come_out_in_their_place_unfetched(make_repo):
     repo = make_repo()
     chunks = _write_chunks(repo, 6)

@@ -9,12 +9,13 @@ import pytest
 from hutch.remote import ssh_ciphers
 from hutch.remote.transport import login_command
 
-LOGIN = ["ssh", "-F", "/dev/null", "--", "backup.example.org"]
+SSH = ["ssh", "-F", "/dev/null"]
+HOST = "backup.example.org"
 
 
 def default_ciphers() -> list[str]:
     out = subprocess.run(
-        ["ssh", "-F", "/dev/null", "-G", "backup.example.org"],
+        [*SSH, "-G", HOST],
         capture_output=True,
         text=True,
         check=True,
@@ -28,7 +29,7 @@ def aes_cpu(monkeypatch):
 
 
 def test_default_list_gets_gcm_first_and_keeps_every_cipher(aes_cpu):
-    options = ssh_ciphers.cipher_options(LOGIN)
+    options = ssh_ciphers.cipher_options(SSH, HOST)
     assert options[0] == "-o"
     chosen = options[1].removeprefix("Ciphers=").split(",")
     assert chosen[0] == "aes128-gcm@openssh.com"
@@ -43,18 +44,18 @@ def test_default_list_gets_gcm_first_and_keeps_every_cipher(aes_cpu):
     ],
 )
 def test_a_chosen_cipher_list_is_left_alone(aes_cpu, choice):
-    assert ssh_ciphers.cipher_options([*LOGIN[:-2], *choice, *LOGIN[-2:]]) == []
+    assert ssh_ciphers.cipher_options([*SSH, *choice], HOST) == []
 
 
 def test_a_config_file_that_sets_ciphers_is_left_alone(aes_cpu, tmp_path):
     config = tmp_path / "ssh_config"
     config.write_text("Host *\n  Ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com\n")
-    assert ssh_ciphers.cipher_options(["ssh", "-F", str(config), *LOGIN[-2:]]) == []
+    assert ssh_ciphers.cipher_options(["ssh", "-F", str(config)], HOST) == []
 
 
 def test_no_aes_instructions_no_change(monkeypatch):
     monkeypatch.setattr(ssh_ciphers, "cpu_has_aes", lambda: False)
-    assert ssh_ciphers.cipher_options(LOGIN) == []
+    assert ssh_ciphers.cipher_options(SSH, HOST) == []
 
 
 @pytest.mark.parametrize(
@@ -65,7 +66,7 @@ def test_an_ssh_that_cannot_say_gets_nothing_added(aes_cpu, monkeypatch, tmp_pat
     fake = tmp_path / "ssh"
     fake.write_text(f"#!/bin/sh\n{body}\n")
     fake.chmod(0o755)
-    assert ssh_ciphers.cipher_options([str(fake), "--", "backup.example.org"]) == []
+    assert ssh_ciphers.cipher_options([str(fake)], HOST) == []
 
 
 @pytest.mark.parametrize(

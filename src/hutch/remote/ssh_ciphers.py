@@ -15,14 +15,13 @@ GCM_SUFFIX = "-gcm@openssh.com"
 PROBE_TIMEOUT = 5
 
 
-def cipher_options(login: list[str]) -> list[str]:
-    """Options to insert before the `--` of an OpenSSH `login` command
-    (`ssh [options] -- destination`): empty when nothing should change."""
-    if "--" not in login or not cpu_has_aes():
+def cipher_options(ssh: list[str], destination: str) -> list[str]:
+    """Options to add to `ssh` (the program and its options) for a login
+    to `destination`: empty when nothing should change."""
+    if not cpu_has_aes():
         return []
-    cut = login.index("--")
-    effective = _ciphers([*login[:cut], "-G", *login[cut:]])
-    default = _ciphers([login[0], "-F", "/dev/null", "-G", *login[cut:]])
+    effective = _ciphers([*ssh, "-G", "--", destination])
+    default = _ciphers([ssh[0], "-F", "/dev/null", "-G", "--", destination])
     if effective is None or effective != default:
         return []
     gcm = [c for c in default if c.endswith(GCM_SUFFIX)]

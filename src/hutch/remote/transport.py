@@ -85,7 +85,7 @@ def login_command(rsh: list[str], host: str, user: str | None, port: int | None)
     destination = f"{user}@{host}" if user else host
     if os.path.basename(argv[0]) != "ssh":
         return [*argv, destination]
-    return [*argv, *cipher_options([*argv, "--", destination]), "--", destination]
+    return [*argv, *cipher_options(argv, destination), "--", destination]
 
 
 def _spawn(argv: list[str], on_line=None) -> Connection:

@@ -222,11 +222,11 @@ def test_cache_loads_without_copies_of_the_index(tmp_path):
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
-        segments, loaded = index_module._read_cache(folder)
+        loaded = index_module._read_cache(folder)
         peak = tracemalloc.get_traced_memory()[1] - before
     finally:
         tracemalloc.stop()
-    assert segments == {"index/x"} and len(loaded) == count
+    assert loaded.segments == {"index/x"} and len(loaded) == count
     assert loaded.lookup(ids[12345]) == ("p" * 64, 1234500, 100)
     assert peak <= 50 * count, peak / count
 

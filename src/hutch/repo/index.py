@@ -275,13 +275,11 @@ def load_index(store: Store, cipher: ObjectCipher, cache: CacheDir | None) -> Ch
     cached = _read_cache(cache)
     # A cache that knows a segment or pack that is gone is stale: trusting it
     # could deduplicate against a chunk that no longer exists.
-    if cached is not None and cached[0] <= segments and cached[1].known_packs() <= packs.keys():
-        covered, index = cached
-        learned = False
+    if cached is not None and cached.segments <= segments and cached.known_packs() <= packs.keys():
+        index, learned = cached, False
     else:
-        covered, index = set(), ChunkIndex()
-        learned = True
-    for name in sorted(segments - covered):
+        index, learned = ChunkIndex(), True
+    for name in sorted(segments - index.segments):
         try:
             for pack, entries in read_segment(store, cipher, name).items():
                 # A segment may outlive a pack removed by hand; its entries
@@ -293,9 +291,8 @@ def load_index(store: Store, cipher: ObjectCipher, cache: CacheDir | None) -> Ch
         except IntegrityError:
             # A segment only repeats what pack headers say: read those instead.
             continue
-        covered.add(name)
+        index.segments.add(name)
         learned = True
-    index.segments = covered
     known = index.known_packs()
     for pack, size in packs.items():
         if pack not in known:
@@ -313,7 +310,7 @@ def load_index(store: Store, cipher: ObjectCipher, cache: CacheDir | None) -> Ch
     return index
 
 
-def _read_cache(cache: CacheDir | None) -> tuple[set[str], ChunkIndex] | None:
+def _read_cache(cache: CacheDir | None) -> ChunkIndex | None:
     f = cache.open(CACHE_NAME) if cache is not None else None
     if f is None:
         return None
@@ -334,7 +331,9 @@ def _read_cache(cache: CacheDir | None) -> tuple[set[str], ChunkIndex] | None:
             parts = read_checked(f, head, [count * _PREFIX.size, count * _RECORD.size])
             if parts is None:
                 return None
-            return set(d["segments"]), ChunkIndex.from_parts(d["packs"], *parts)
+            index = ChunkIndex.from_parts(d["packs"], *parts)
+            index.segments = set(d["segments"])
+            return index
         except (
             OSError,
             ValueError,

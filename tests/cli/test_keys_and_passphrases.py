@@ -5,9 +5,16 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
+
+import hutch.cli.main as hutch_main
+import hutch.crypto.key as key_module
+from hutch.crypto.key import kdf_inputs
+from hutch.repo import kdfhints
+from hutch.repo.cache import CacheDir
 
 from ..conftest import HUTCH, PASSPHRASE, assert_clean_error, snapshot
 
@@ -60,6 +67,38 @@ def test_change_passphrase(hutch, tmp_path, tree, mode):
     assert_clean_error(hutch("list", repo, check=2), "passphrase")
     r = hutch("list", "--short", repo, env={"HUTCH_PASSPHRASE": "fresh one"}, check=0)
     assert r.out.split() == ["a"]
+
+
+def _key_salt(repo) -> bytes:
+    return kdf_inputs((repo / "keys" / "repokey").read_bytes())[0]
+
+
+def _remembered_salt(tmp_path, repo) -> bytes | None:
+    hints = CacheDir(str(tmp_path / "cache" / kdfhints.FOLDER))
+    kdf = kdfhints.remembered(hints, str(repo))
+    return kdf[0] if kdf else None
+
+
+def test_the_key_is_derived_while_connecting_from_the_salt_seen_last(
+    hutch, repo, tmp_path, monkeypatch
+):
+    assert _remembered_salt(tmp_path, repo) is None
+    hutch("list", repo, check=0)
+    assert _remembered_salt(tmp_path, repo) == _key_salt(repo)
+    derived_in = []
+    real = key_module._derive
+    monkeypatch.setattr(
+        key_module,
+        "_derive",
+        lambda *a: derived_in.append(threading.current_thread().name) or real(*a),
+    )
+    assert hutch_main.run(["list", str(repo)]) == 0
+    assert derived_in == ["early-kdf"]
+    # A new passphrase means a new salt: derived again, and remembered.
+    hutch("key", "change-passphrase", repo, env={"HUTCH_NEW_PASSPHRASE": "fresh one"}, check=0)
+    assert_clean_error(hutch("list", repo, check=2), "passphrase is wrong")
+    hutch("list", repo, env={"HUTCH_PASSPHRASE": "fresh one"}, check=0)
+    assert _remembered_salt(tmp_path, repo) == _key_salt(repo)
 
 
 def test_change_passphrase_without_a_new_one_changes_nothing(hutch, repo):

@@ -5,8 +5,12 @@ import contextlib
 import os
 from dataclasses import dataclass
 
+from ..crypto.key import start_derivation
 from ..errors import StoreReadOnly, UsageError
 from ..remote.open import RemoteOptions, open_store
+from ..remote.urls import parse_location
+from ..repo import kdfhints
+from ..repo.cache import CacheDir
 from ..repo.lock import Lock
 from ..repo.repository import Repository, read_config
 from .output import logger, notices, relay_remote_line
@@ -111,6 +115,13 @@ class Context:
         --bypass-lock, and where the repository cannot be written at all
         (read-only media), with a notice; any other command refuses both."""
         self._check_bypass(lock, reads_only)
+        hints = CacheDir(os.path.join(self.dirs.cache, kdfhints.FOLDER), notices.warning)
+        where = _hint_location(location)
+        early = None
+        kdf = kdfhints.remembered(hints, where) if where else None
+        if kdf is not None and passphrase is None and "HUTCH_PASSPHRASE" in os.environ:
+            # Derived while the store is reached; used only if the key matches.
+            early = start_derivation(os.environ["HUTCH_PASSPHRASE"], kdf)
         store = self.store(location)
         try:
             repo = Repository.open(
@@ -122,7 +133,10 @@ class Context:
                 key_file=self.key_file,
                 envelope=getattr(store, "offered_key", None),
                 warn=notices.warning,
+                early=early,
             )
+            if where and repo.key_kdf is not None:
+                kdfhints.remember(hints, where, repo.key_kdf)
             with self._held(store, lock, reads_only, repo.cipher) as held:
                 repo.lock = held
                 yield repo
@@ -144,3 +158,15 @@ class Context:
                 "reading it without a lock"
             )
             return None
+
+
+def _hint_location(location: str) -> str | None:
+    """`location` as the key-salt hints know it (a local path made absolute);
+    None where one name stands for many repositories (a pulling server)."""
+    try:
+        loc = parse_location(location)
+    except UsageError:
+        return None  # reported when the store is opened
+    if loc.scheme == "stdio":
+        return None
+    return os.path.abspath(loc.path) if loc.scheme == "file" else location

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
 from ..errors import KeyInvalid, PassphraseWrong, UsageError
+from .early import EarlyDerivation, KdfInputs
 from .objects import SUITE_AES_OCB, SUITE_AUTHENTICATED, SUITE_CHACHA, SUITE_NONE, ObjectCipher
 
 # mode -> (suite, where the key lives)
@@ -116,16 +117,18 @@ class Key:
         )
 
     @classmethod
-    def unseal(cls, envelope: bytes, passphrase: str, repo_id: bytes) -> "Key":
-        try:
-            env = msgpack.unpackb(envelope)
-            if not isinstance(env, dict) or env.get("v") != 1 or env.get("kdf") != "argon2id":
-                raise ValueError("unknown key format")
-            params = {k: int(env[k]) for k in ("iterations", "lanes", "memory_cost")}
-            salt, nonce, data = bytes(env["salt"]), bytes(env["nonce"]), bytes(env["data"])
-        except (ValueError, TypeError, KeyError, msgpack.UnpackException) as e:
-            raise KeyInvalid(f"the key is damaged or not a hutch key ({e})") from None
-        kek = _derive(passphrase, salt, params)
+    def unseal(
+        cls,
+        envelope: bytes,
+        passphrase: str,
+        repo_id: bytes,
+        early: EarlyDerivation | None = None,
+    ) -> "Key":
+        """early: a derivation started ahead, used if its inputs match."""
+        (salt, params), nonce, data = _parse_envelope(envelope)
+        kek = early.kek_for(passphrase, salt, params) if early is not None else None
+        if kek is None:
+            kek = _derive(passphrase, salt, params)
         try:
             payload = ChaCha20Poly1305(kek).decrypt(nonce, data, _ENVELOPE_AD + repo_id)
         except InvalidTag:
@@ -134,6 +137,27 @@ class Key:
             ) from None
         p = msgpack.unpackb(payload)
         return cls(p["mode"], p["repo_id"], p["enc_key"], p["id_key"], p["chunker_seed"])
+
+
+def kdf_inputs(envelope: bytes) -> KdfInputs:
+    """The salt and cost a sealed key is derived with (not secret)."""
+    return _parse_envelope(envelope)[0]
+
+
+def start_derivation(passphrase: str, kdf: KdfInputs) -> EarlyDerivation:
+    return EarlyDerivation(_derive, passphrase, kdf)
+
+
+def _parse_envelope(envelope: bytes) -> tuple[KdfInputs, bytes, bytes]:
+    try:
+        env = msgpack.unpackb(envelope)
+        if not isinstance(env, dict) or env.get("v") != 1 or env.get("kdf") != "argon2id":
+            raise ValueError("unknown key format")
+        params = {k: int(env[k]) for k in ("iterations", "lanes", "memory_cost")}
+        salt, nonce, data = bytes(env["salt"]), bytes(env["nonce"]), bytes(env["data"])
+    except (ValueError, TypeError, KeyError, msgpack.UnpackException) as e:
+        raise KeyInvalid(f"the key is damaged or not a hutch key ({e})") from None
+    return (salt, params), nonce, data
 
 
 def _derive(passphrase: str, salt: bytes, params: dict) -> bytes:

@@ -6,7 +6,8 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from ..crypto.key import Key, check_mode, keyfile_text, parse_keyfile_text
+from ..crypto.early import EarlyDerivation, KdfInputs
+from ..crypto.key import Key, check_mode, kdf_inputs, keyfile_text, parse_keyfile_text
 from ..errors import (
     IntegrityError,
     KeyInvalid,
@@ -46,6 +47,8 @@ class Repository:
         self._index_lock = threading.Lock()
         # The lock this process holds on the repository, if any (set by the caller).
         self.lock = None
+        # The salt and cost its key was unsealed with (crypto/early.py).
+        self.key_kdf: KdfInputs | None = None
 
     @property
     def id(self) -> bytes:
@@ -103,10 +106,12 @@ class Repository:
         key_file: str | None = None,
         envelope: bytes | None = None,
         warn: Callable[[str], None] | None = None,
+        early: EarlyDerivation | None = None,
     ) -> "Repository":
         """envelope: the sealed key, when it comes from elsewhere (a pulling
         server hands over a keyfile key); it must still open with the
-        passphrase and belong to this repository."""
+        passphrase and belong to this repository. early: a key derivation
+        started ahead (used only if it matches the key)."""
         with ThreadPoolExecutor(max_workers=2) as pool:
             # The key is read while the config is (most repositories keep it
             # inside): through a server, one round trip instead of two. For
@@ -118,13 +123,14 @@ class Repository:
             if config.mode != "none" and envelope is None:
                 envelope = load_envelope(store, config, keys_dir, key_file, repokey)
         if config.mode == "none":
-            key = Key("none", config.repo_id)
-        else:
-            assert envelope is not None
-            key = Key.unseal(envelope, passphrase(), config.repo_id)
-            if key.mode != config.mode or key.repo_id != config.repo_id:
-                raise KeyInvalid("the key does not match the repository's config")
-        return cls(store, config, key, cache_dir, warn)
+            return cls(store, config, Key("none", config.repo_id), cache_dir, warn)
+        assert envelope is not None
+        key = Key.unseal(envelope, passphrase(), config.repo_id, early)
+        if key.mode != config.mode or key.repo_id != config.repo_id:
+            raise KeyInvalid("the key does not match the repository's config")
+        repo = cls(store, config, key, cache_dir, warn)
+        repo.key_kdf = kdf_inputs(envelope)
+        return repo
 
     # -- the chunk index --------------------------------------------------
 

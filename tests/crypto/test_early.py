@@ -1,0 +1,64 @@
+"""A key derivation started ahead (while a command connects) is used for
+exactly its own inputs and never changes what unsealing accepts."""
+
+import pytest
+
+import hutch.crypto.key as key_module
+from hutch.crypto.early import EarlyDerivation
+from hutch.crypto.key import Key, kdf_inputs, start_derivation
+from hutch.errors import KeyInvalid, PassphraseWrong
+
+REPO_ID = bytes(range(32))
+
+
+@pytest.fixture(autouse=True)
+def weak_kdf(monkeypatch):
+    monkeypatch.setenv("HUTCH_TESTONLY_WEAKEN_KDF", "1")
+
+
+@pytest.fixture
+def envelope():
+    return Key.generate("repokey", REPO_ID).seal("secret")
+
+
+def _no_derivation(*args):
+    raise AssertionError("derived again although the early derivation matched")
+
+
+def test_the_early_key_serves_its_own_inputs_only(envelope):
+    salt, params = kdf_inputs(envelope)
+    early = start_derivation("secret", (salt, params))
+    assert early.kek_for("secret", salt, params) == key_module._derive("secret", salt, params)
+    assert early.kek_for("Secret", salt, params) is None
+    assert early.kek_for("secret", bytes(32), params) is None
+    assert early.kek_for("secret", salt, {**params, "iterations": params["iterations"] + 1}) is None
+
+
+def test_a_failed_early_derivation_yields_nothing():
+    def broken(*args):
+        raise KeyInvalid("the key's KDF parameters are out of range")
+
+    early = EarlyDerivation(broken, "secret", (b"salt", {"iterations": 1}))
+    assert early.kek_for("secret", b"salt", {"iterations": 1}) is None
+
+
+def test_unseal_takes_a_matching_early_key_instead_of_deriving(envelope, monkeypatch):
+    early = start_derivation("secret", kdf_inputs(envelope))
+    monkeypatch.setattr(key_module, "_derive", _no_derivation)
+    assert Key.unseal(envelope, "secret", REPO_ID, early).repo_id == REPO_ID
+
+
+def test_unseal_derives_again_when_the_key_changed(envelope, monkeypatch):
+    stale = start_derivation("secret", kdf_inputs(Key.generate("repokey", REPO_ID).seal("secret")))
+    calls = []
+    real = key_module._derive
+    monkeypatch.setattr(key_module, "_derive", lambda *a: calls.append(a) or real(*a))
+    assert Key.unseal(envelope, "secret", REPO_ID, stale).repo_id == REPO_ID
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize("early_passphrase", ["wrong", "secret"])
+def test_a_wrong_passphrase_stays_wrong(envelope, early_passphrase):
+    early = start_derivation(early_passphrase, kdf_inputs(envelope))
+    with pytest.raises(PassphraseWrong):
+        Key.unseal(envelope, "wrong", REPO_ID, early)

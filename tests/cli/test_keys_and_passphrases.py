@@ -116,6 +116,25 @@ def test_passcommand(hutch, repo):
     assert_clean_error(hutch("list", repo, env=env, check=2), "HUTCH_PASSCOMMAND")
 
 
+def test_a_passcommand_runs_once_and_its_key_is_derived_while_connecting(
+    hutch, repo, tmp_path, monkeypatch
+):
+    hutch("list", repo, check=0)  # the key's salt is remembered
+    runs = tmp_path / "runs"
+    monkeypatch.delenv("HUTCH_PASSPHRASE")
+    monkeypatch.setenv("HUTCH_PASSCOMMAND", f"sh -c 'echo run >> {runs}; echo \"{PASSPHRASE}\"'")
+    derived_in = []
+    real = key_module._derive
+    monkeypatch.setattr(
+        key_module,
+        "_derive",
+        lambda *a: derived_in.append(threading.current_thread().name) or real(*a),
+    )
+    assert hutch_main.run(["list", str(repo)]) == 0
+    assert derived_in == ["early-kdf"]
+    assert runs.read_text() == "run\n"
+
+
 def test_passphrase_fd(hutch, repo):
     read_end, write_end = os.pipe()
     os.write(write_end, PASSPHRASE.encode() + b"\n")

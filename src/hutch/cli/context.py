@@ -15,6 +15,7 @@ from ..repo.lock import Lock
 from ..repo.repository import Repository, read_config
 from .output import logger, notices, relay_remote_line
 from .passphrase import PassphraseSource
+from .passphrase import from_environment as passphrase_from_environment
 
 
 def _xdg(var: str, fallback: str) -> str:
@@ -117,16 +118,21 @@ class Context:
         self._check_bypass(lock, reads_only)
         hints = CacheDir(os.path.join(self.dirs.cache, kdfhints.FOLDER), notices.warning)
         where = _hint_location(location)
-        early = None
+        early = known = None
         kdf = kdfhints.remembered(hints, where) if where else None
-        if kdf is not None and passphrase is None and "HUTCH_PASSPHRASE" in os.environ:
-            # Derived while the store is reached; used only if the key matches.
-            early = start_derivation(os.environ["HUTCH_PASSPHRASE"], kdf)
+        if kdf is not None and passphrase is None:
+            # A passphrase given without a prompt (variable, command or fd) is
+            # read now, and the key derived while the store is reached; the
+            # result is used only if the key still matches.
+            known = passphrase_from_environment()
+            if known is not None:
+                early = start_derivation(known, kdf)
         store = self.store(location)
         try:
+            offered = getattr(store, "offered_passphrase", None)
             repo = Repository.open(
                 store,
-                passphrase or PassphraseSource(offered=getattr(store, "offered_passphrase", None)),
+                passphrase or PassphraseSource(offered=known if offered is None else offered),
                 self.dirs.keys,
                 cache_dir=self.dirs.cache,
                 security_dir=self.dirs.security,

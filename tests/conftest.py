@@ -50,7 +50,11 @@ def isolated_env(tmp_path, monkeypatch):
     monkeypatch.setenv("HUTCH_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("HUTCH_TESTONLY_WEAKEN_KDF", "1")
     monkeypatch.setenv("HUTCH_PASSPHRASE", PASSPHRASE)
-    return tmp_path
+    # A test that runs hutch's main in-process gets hutch's umask (0077).
+    umask = os.umask(0o077)
+    os.umask(umask)
+    yield tmp_path
+    os.umask(umask)
 
 
 @dataclass

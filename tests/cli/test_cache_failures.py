@@ -10,11 +10,13 @@ import subprocess
 
 import pytest
 
+from hutch.repo import kdfhints
+
 from ..conftest import assert_clean_error, snapshot
 
 
 def _cache_folder(cache_root) -> str:
-    (repo_folder,) = os.listdir(cache_root)
+    (repo_folder,) = [n for n in os.listdir(cache_root) if n != kdfhints.FOLDER]
     return os.path.join(cache_root, repo_folder)
 
 

@@ -116,8 +116,7 @@ class Context:
         --bypass-lock, and where the repository cannot be written at all
         (read-only media), with a notice; any other command refuses both."""
         self._check_bypass(lock, reads_only)
-        hints = CacheDir(os.path.join(self.dirs.cache, kdfhints.FOLDER), notices.warning)
-        where = _hint_location(location)
+        hints, where = self.key_salt_hints(location)
         early = known = None
         kdf = kdfhints.remembered(hints, where) if where else None
         if kdf is not None and passphrase is None:
@@ -148,6 +147,12 @@ class Context:
                 yield repo
         finally:
             store.close()
+
+    def key_salt_hints(self, location: str) -> tuple[CacheDir, str | None]:
+        """Where the salt of `location`'s key is remembered, and under which
+        name (None: not for this location). Quiet when it cannot be written:
+        only the overlap is lost, and the repository's cache warns anyway."""
+        return CacheDir(os.path.join(self.dirs.cache, kdfhints.FOLDER)), _hint_location(location)
 
     def _lock(self, store, exclusive: bool, cipher, reads_only: bool) -> Lock | None:
         """The lock, taken; None where reading goes on without one."""

@@ -3,6 +3,9 @@ the next command can derive its key while it connects (crypto/early.py).
 Kept in the cache: not secret (the sealed key carries them in the clear),
 and losing them only costs the overlap."""
 
+import contextlib
+import os
+
 import blake3
 import msgpack
 
@@ -34,3 +37,12 @@ def remember(hints: CacheDir, location: str, kdf: KdfInputs) -> None:
     if remembered(hints, location) != kdf:
         salt, params = kdf
         hints.write(_name(location), msgpack.packb({"salt": salt, **params}))
+
+
+def forget(hints: CacheDir, location: str) -> None:
+    """Drop `location`'s hint (its repository is gone), and the folder with
+    the last one."""
+    hints.remove(_name(location))
+    if hints.folder:
+        with contextlib.suppress(OSError):
+            os.rmdir(hints.folder)

@@ -5,6 +5,7 @@ import shutil
 import sys
 
 from ...errors import Cancelled
+from ...repo import kdfhints
 from ...repo.access import require_delete_permission
 from ...repo.destroy import delete_all_objects
 from ...repo.lock import Lock
@@ -61,5 +62,8 @@ def run(args) -> int:
         store.destroy()
     for folder in (ctx.dirs.cache, ctx.dirs.security):
         shutil.rmtree(os.path.join(folder, config.repo_id.hex()), ignore_errors=True)
+    hints, where = ctx.key_salt_hints(location)
+    if where:
+        kdfhints.forget(hints, where)
     logger.info(f"repository {location} deleted")
     return 0

@@ -10,6 +10,7 @@ import msgpack
 from ..conftest import HUTCH, PIPE_RSH, assert_clean_error, faketime, random_tree, snapshot
 from ..s3proxy import FaultProxy, ProxyRule
 from ..s3server import BUCKET, SeaweedS3
+from ..sshd import free_port
 
 
 def _extract(hutch, location, target):
@@ -227,3 +228,31 @@ def test_locks_are_judged_on_the_services_clock(hutch, s3):
         assert_clean_error(r, "Failed to create/acquire the lock")
     finally:
         assert holder.wait(timeout=60) == 0
+
+
+def test_an_unreachable_service_is_reported_while_it_is_retried(monkeypatch):
+    """Retries are not a silent wait: the user hears why after a few seconds,
+    directly and through `hutch serve --store-root`, and then the command ends."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # nobody listens
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    # Long enough that a report must come before giving up, whatever the jitter.
+    monkeypatch.setenv("HUTCH_S3_RETRY_SECONDS", "15")
+    monkeypatch.setenv("HUTCH_RSH", PIPE_RSH)
+    serve = f"sh -c 'exec {HUTCH} serve --store-root s3://{BUCKET}' -"
+    commands = {
+        "direct": [HUTCH, "list", f"s3://{BUCKET}/nowhere"],
+        "served": [HUTCH, "list", "--remote-path", serve, "ssh://backup/repo"],
+    }
+    running = {
+        how: subprocess.Popen(argv, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        for how, argv in commands.items()
+    }
+    errors = {how: proc.communicate(timeout=120)[1] for how, proc in running.items()}
+    for how, proc in running.items():
+        err = errors[how]
+        assert proc.returncode == 2 and "Traceback" not in err, (how, err)
+        assert err.count("retrying for up to") == 1, (how, err)
+        assert "gave up" in err.splitlines()[-1], (how, err)
+    assert "Remote: " in errors["served"]

@@ -163,3 +163,33 @@ def test_the_clock_of_a_missing_bucket_names_the_bucket(s3):
     store = open_store("s3://no-such-bucket-here/repo")
     with pytest.raises(StoreError, match="bucket 'no-such-bucket-here' does not exist"):
         store.now()
+
+
+def _clocked(flaky, reports, seconds=300):
+    now = [0.0]
+    store = RetryStore(
+        flaky,
+        total_seconds=seconds,
+        sleep=lambda s: now.__setitem__(0, now[0] + s),
+        clock=lambda: now[0],
+        report=reports.append,
+    )
+    return store, now
+
+
+def test_a_blip_that_passes_is_not_reported():
+    reports: list = []
+    store, _ = _clocked(Flaky(_memory(), "get", 3), reports)
+    with pytest.raises(ObjectNotFound):
+        store.get("config/config")
+    assert reports == []
+
+
+def test_an_outage_is_reported_after_seconds_and_then_now_and_then():
+    reports: list = []
+    store, now = _clocked(Flaky(_memory(), "get", 10_000), reports, seconds=120)
+    with pytest.raises(StoreUnavailable, match="gave up"):
+        store.get("config/config")
+    assert 3 <= len(reports) <= 5  # about once in 30 s of 120
+    assert all("flaky; retrying for up to" in r for r in reports)
+    assert reports[0] != reports[-1]  # counts down

@@ -64,6 +64,7 @@ class Context:
             socket_path=self.args.socket or None,
             serve_options=(f"--{level}",) if level in ("info", "debug") else (),
             on_remote_line=lambda line: relay_remote_line("Remote", line),
+            on_retry=logger.warning,
         )
         return open_store(location, remote)
 

@@ -20,7 +20,7 @@ from .urls import Location, parse_location
 
 @dataclass
 class RemoteOptions:
-    """How a client reaches `hutch serve`."""
+    """How a client reaches `hutch serve` or object storage."""
 
     rsh: str | None = None  # default: HUTCH_RSH, then "ssh"
     remote_path: str | None = None  # default: HUTCH_REMOTE_PATH, then "hutch"
@@ -28,6 +28,8 @@ class RemoteOptions:
     serve_options: tuple[str, ...] = ()  # allowlisted options passed to serve (log level)
     # Told each line the server writes on stderr (raw: the caller makes it printable).
     on_remote_line: Callable[[str], None] | None = None
+    # Told while object storage keeps failing and calls are retried.
+    on_retry: Callable[[str], None] | None = None
 
 
 def open_store(location: str, remote: RemoteOptions | None = None) -> Store:
@@ -37,7 +39,7 @@ def open_store(location: str, remote: RemoteOptions | None = None) -> Store:
         # This process is the one that writes: it witnesses what arrives.
         return ArrivalStore(LocalStore(loc.path))
     if loc.scheme == "s3":
-        return ArrivalStore(_s3_store(loc))
+        return ArrivalStore(_s3_store(loc, remote.on_retry if remote else None))
     from .client import RemoteStore  # with its subprocess and sockets: remote ones only
 
     return RemoteStore.connect(loc, remote or RemoteOptions())
@@ -56,14 +58,16 @@ def _seconds(variable: str, default: float) -> float:
     return value
 
 
-def _s3_store(loc: Location) -> Store:
+def _s3_store(loc: Location, on_retry: Callable[[str], None] | None = None) -> Store:
     """Object storage, its transient errors retried (store/retry.py)."""
     # Imported here on purpose: boto3 adds a fifth of a second to every
     # start of hutch, which only s3:// locations should pay.
     from ..store.s3 import S3Store
 
     store = S3Store(loc.host, loc.path, timeout=_seconds("HUTCH_S3_TIMEOUT", 60.0))
-    return RetryStore(store, total_seconds=_seconds("HUTCH_S3_RETRY_SECONDS", 300.0))
+    return RetryStore(
+        store, total_seconds=_seconds("HUTCH_S3_RETRY_SECONDS", 300.0), report=on_retry
+    )
 
 
 def check_store_root(url: str) -> Location:
@@ -74,7 +78,11 @@ def check_store_root(url: str) -> Location:
     return loc
 
 
-def served_backend(path: str, store_root: str | None = None) -> Store:
+def served_backend(
+    path: str,
+    store_root: str | None = None,
+    on_retry: Callable[[str], None] | None = None,
+) -> Store:
     """Where a server keeps the repository `path`: a local folder, or below
     the object storage `store_root` (path absolute and normalised)."""
     if not store_root:
@@ -88,7 +96,7 @@ def served_backend(path: str, store_root: str | None = None) -> Store:
             f"{path} cannot name a repository in object storage: use folder names of "
             "letters, digits and !_.*'()-"
         ) from None
-    return _s3_store(sub)
+    return _s3_store(sub, on_retry)
 
 
 def open_served_store(

@@ -21,6 +21,7 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
@@ -57,6 +58,9 @@ class ServeOptions:
     # Object storage (s3://BUCKET[/PREFIX]) that repository paths name
     # objects below, instead of folders of this machine's file system.
     store_root: str | None = None
+    # Told while that storage keeps failing and calls are retried (the
+    # server's stderr reaches the client).
+    on_retry: Callable[[str], None] | None = None
 
 
 def _real(path: str) -> str:
@@ -222,7 +226,7 @@ class Session:
             return None
         try:
             path = self.options.repository or resolve_repository(hello.get("repo"), self.options)
-            self._backend = served_backend(path, self.options.store_root)
+            self._backend = served_backend(path, self.options.store_root, self.options.on_retry)
             self._pin()
             store, self.witness = open_served_store(
                 self._backend,

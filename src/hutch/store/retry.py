@@ -15,20 +15,36 @@ it gone (`ObjectNotFound` is success).
 
 import random
 import time
+from collections.abc import Callable
 
 from ..errors import ObjectExists, ObjectNotFound, StoreUnavailable
 from .wrapper import StoreWrapper
 
 FIRST_DELAY = 0.1
 MAX_DELAY = 15.0
+# A blip that passes within seconds goes unmentioned; an outage is told at
+# once after that and then now and then, so a wait is never a silent one.
+REPORT_AFTER = 5.0
+REPORT_EVERY = 30.0
 
 
 class RetryStore(StoreWrapper):
-    def __init__(self, inner, total_seconds: float = 300.0, sleep=time.sleep, clock=time.monotonic):
+    """report: told (one line) while calls keep failing and are retried."""
+
+    def __init__(
+        self,
+        inner,
+        total_seconds: float = 300.0,
+        sleep=time.sleep,
+        clock=time.monotonic,
+        report: Callable[[str], None] | None = None,
+    ):
         super().__init__(inner)
         self.total_seconds = total_seconds
         self._sleep = sleep
         self._clock = clock
+        self._report = report
+        self._quiet_until = 0.0
 
     def _retry(self, call, *args, failed: list | None = None):
         """call(*args), retried on StoreUnavailable; each failure is appended to `failed`."""
@@ -49,8 +65,21 @@ class RetryStore(StoreWrapper):
                         f"{e} (gave up after {tries} tries in {spent:.0f} s; check the network "
                         f"and the service at {self.location}, then run the command again)"
                     ) from e
+                self._tell(e, spent, wait)
                 self._sleep(wait)
                 delay = min(delay * 2, MAX_DELAY)
+
+    def _tell(self, error: StoreUnavailable, spent: float, wait: float) -> None:
+        if self._report is None or spent + wait < REPORT_AFTER:
+            return
+        now = self._clock()
+        if now < self._quiet_until:
+            return
+        self._quiet_until = now + REPORT_EVERY
+        self._report(
+            f"{error}; retrying for up to {self.total_seconds - spent:.0f} s more "
+            "(interrupt to stop; nothing is committed until the command ends)"
+        )
 
     def now(self):
         return self._retry(self.inner.now)

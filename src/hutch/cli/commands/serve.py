@@ -12,7 +12,7 @@ from ...remote.socket_server import SocketServer
 from ...remote.transport import default_socket_path, widen_pipe
 from ...store.permissions import MODES, check_mode, strictest
 from ..args import add_command, add_idle_timeout, add_storage_quota, client_name
-from ..output import setup_logging
+from ..output import logger, setup_logging
 
 HELP = """Serve repositories to hutch clients. Usually started by ssh, not by hand.
 
@@ -128,6 +128,7 @@ def run(args) -> int:
         idle_timeout=args.idle_timeout or None,
         storage_quota=args.storage_quota,
         store_root=check_store_root(args.store_root).text if args.store_root else None,
+        on_retry=logger.warning,
     )
     if args.socket is not None:
         SocketServer(args.socket or default_socket_path(), options).serve_forever()

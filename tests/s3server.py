@@ -10,8 +10,8 @@ import sys
 import time
 import uuid
 
-import boto3
 import botocore.exceptions
+import botocore.session
 
 from .sshd import free_port
 
@@ -78,8 +78,8 @@ class SeaweedS3:
         }
 
     def client(self):
-        """A boto3 client of the server, to look at the bucket as it is."""
-        return boto3.client(
+        """A client of the server, to look at the bucket as it is."""
+        return botocore.session.get_session().create_client(
             "s3",
             endpoint_url=self.endpoint,
             aws_access_key_id=ACCESS_KEY,

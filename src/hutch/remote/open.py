@@ -60,7 +60,7 @@ def _seconds(variable: str, default: float) -> float:
 
 def _s3_store(loc: Location, on_retry: Callable[[str], None] | None = None) -> Store:
     """Object storage, its transient errors retried (store/retry.py)."""
-    # Imported here on purpose: boto3 adds a fifth of a second to every
+    # Imported here on purpose: botocore adds a fifth of a second to every
     # start of hutch, which only s3:// locations should pay.
     from ..store.s3 import S3Store
 

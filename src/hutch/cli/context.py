@@ -141,8 +141,7 @@ class Context:
                 warn=notices.warning,
                 early=early,
             )
-            if where and repo.key_kdf is not None:
-                kdfhints.remember(hints, where, repo.key_kdf)
+            self.remember_key_salt(location, repo)
             with self._held(store, lock, reads_only, repo.cipher) as held:
                 repo.lock = held
                 yield repo
@@ -154,6 +153,12 @@ class Context:
         name (None: not for this location). Quiet when it cannot be written:
         only the overlap is lost, and the repository's cache warns anyway."""
         return CacheDir(os.path.join(self.dirs.cache, kdfhints.FOLDER)), _hint_location(location)
+
+    def remember_key_salt(self, location: str, repo: Repository) -> None:
+        """For the next command at `location` (see key_salt_hints)."""
+        hints, where = self.key_salt_hints(location)
+        if where and repo.key_kdf is not None:
+            kdfhints.remember(hints, where, repo.key_kdf)
 
     def _lock(self, store, exclusive: bool, cipher, reads_only: bool) -> Lock | None:
         """The lock, taken; None where reading goes on without one."""

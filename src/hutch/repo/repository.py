@@ -93,7 +93,9 @@ class Repository:
         # The config is written last: until it exists, this is no repository.
         store.put(config_mod.NAME, config.to_bytes())
         check_and_remember(security_dir, config)
-        return cls(store, config, key, cache_dir, warn)
+        repo = cls(store, config, key, cache_dir, warn)
+        repo.key_kdf = kdf_inputs(envelope) if envelope else None
+        return repo
 
     @classmethod
     def open(

@@ -62,3 +62,9 @@ def test_a_wrong_passphrase_stays_wrong(envelope, early_passphrase):
     early = start_derivation(early_passphrase, kdf_inputs(envelope))
     with pytest.raises(PassphraseWrong):
         Key.unseal(envelope, "wrong", REPO_ID, early)
+
+
+def test_a_hint_cannot_ask_for_more_than_a_new_key_costs(envelope):
+    salt, params = kdf_inputs(envelope)
+    for name in params:
+        assert start_derivation("secret", (salt, {**params, name: params[name] * 2})) is None

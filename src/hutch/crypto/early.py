@@ -6,7 +6,8 @@ the key derivation waited for it because its salt sits in the sealed key,
 inside the repository. The salt and cost of a repository's key are not
 secret (they are stored beside the ciphertext), so a command may remember
 them per location; the next command derives from them in a thread while it
-connects, if it knows the passphrase without asking (HUTCH_PASSPHRASE).
+connects, if it has the passphrase without asking (HUTCH_PASSPHRASE,
+HUTCH_PASSCOMMAND or HUTCH_PASSPHRASE_FD).
 
 The result is used only for exactly the passphrase, salt and cost the
 sealed key names, and the sealed key still has to open with it: nothing is

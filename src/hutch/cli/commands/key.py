@@ -5,7 +5,7 @@ import html
 import io
 import sys
 
-from ...crypto.key import Key, keyfile_text, parse_keyfile_text
+from ...crypto.key import Key, kdf_inputs, keyfile_text, parse_keyfile_text
 from ...crypto.paperkey import join_paper, paper_lines, parse_paper_line
 from ...errors import KeyInvalid, UsageError
 from ...repo.keylocation import change_key_location
@@ -188,7 +188,10 @@ def run_change(args) -> int:
         new = PassphraseSource("HUTCH_NEW_PASSPHRASE", confirm=True, what="new passphrase")()
         if repo.key.mode == "none":
             raise UsageError("this repository has no key (encryption none)")
-        where = save_envelope(repo.store, repo.key, repo.key.seal(new), ctx.dirs.keys, ctx.key_file)
+        envelope = repo.key.seal(new)
+        where = save_envelope(repo.store, repo.key, envelope, ctx.dirs.keys, ctx.key_file)
+        repo.key_kdf = kdf_inputs(envelope)
+        ctx.remember_key_salt(location, repo)
     logger.info(f"passphrase changed; key saved to {where}")
     return 0
 

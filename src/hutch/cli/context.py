@@ -5,6 +5,7 @@ import contextlib
 import os
 from dataclasses import dataclass
 
+from ..crypto.early import KdfInputs
 from ..crypto.key import start_derivation
 from ..errors import StoreReadOnly, UsageError
 from ..remote.open import RemoteOptions, open_store
@@ -141,7 +142,7 @@ class Context:
                 warn=notices.warning,
                 early=early,
             )
-            self.remember_key_salt(location, repo)
+            self.remember_key_salt(location, repo.key_kdf)
             with self._held(store, lock, reads_only, repo.cipher) as held:
                 repo.lock = held
                 yield repo
@@ -154,11 +155,11 @@ class Context:
         only the overlap is lost, and the repository's cache warns anyway."""
         return CacheDir(os.path.join(self.dirs.cache, kdfhints.FOLDER)), _hint_location(location)
 
-    def remember_key_salt(self, location: str, repo: Repository) -> None:
+    def remember_key_salt(self, location: str, kdf: KdfInputs | None) -> None:
         """For the next command at `location` (see key_salt_hints)."""
         hints, where = self.key_salt_hints(location)
-        if where and repo.key_kdf is not None:
-            kdfhints.remember(hints, where, repo.key_kdf)
+        if where and kdf is not None:
+            kdfhints.remember(hints, where, kdf)
 
     def _lock(self, store, exclusive: bool, cipher, reads_only: bool) -> Lock | None:
         """The lock, taken; None where reading goes on without one."""

@@ -190,8 +190,7 @@ def run_change(args) -> int:
             raise UsageError("this repository has no key (encryption none)")
         envelope = repo.key.seal(new)
         where = save_envelope(repo.store, repo.key, envelope, ctx.dirs.keys, ctx.key_file)
-        repo.key_kdf = kdf_inputs(envelope)
-        ctx.remember_key_salt(location, repo)
+        ctx.remember_key_salt(location, kdf_inputs(envelope))
     logger.info(f"passphrase changed; key saved to {where}")
     return 0
 

@@ -44,7 +44,7 @@ def run(args) -> int:
         security_dir=ctx.dirs.security,
         key_file=ctx.key_file,
     )
-    ctx.remember_key_salt(location, repo)
+    ctx.remember_key_salt(location, repo.key_kdf)
     if repo.key.storage == "file":
         logger.warning("The key is in a file on this machine. Back it up: 'hutch key export'.")
     elif repo.key.storage == "repo":

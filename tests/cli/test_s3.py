@@ -150,7 +150,9 @@ def test_s3_server_killed_during_backup(hutch, tmp_path, tree, monkeypatch):
         hutch("create", f"{url}::before", ".", cwd=tree, check=0)
         data = tmp_path / "data"
         data.mkdir()
-        for i in range(4):
+        # Enough that the backup is still uploading when its first pack shows
+        # (64 MiB once finished before the kill landed).
+        for i in range(12):
             (data / f"part-{i}.bin").write_bytes(os.urandom(16 * 1024 * 1024))
         proc = subprocess.Popen(
             [HUTCH, "create", f"{url}::big", "."], cwd=data, stderr=subprocess.PIPE

@@ -79,6 +79,18 @@ def _remembered_salt(tmp_path, repo) -> bytes | None:
     return kdf[0] if kdf else None
 
 
+def _record_derivations(monkeypatch) -> list[str]:
+    """The names of the threads that derive a key from now on, in order."""
+    derived_in: list[str] = []
+    real = key_module._derive
+    monkeypatch.setattr(
+        key_module,
+        "_derive",
+        lambda *a: derived_in.append(threading.current_thread().name) or real(*a),
+    )
+    return derived_in
+
+
 def test_the_key_is_derived_while_connecting_from_the_salt_seen_last(
     hutch, repo, tmp_path, monkeypatch
 ):
@@ -88,13 +100,7 @@ def test_the_key_is_derived_while_connecting_from_the_salt_seen_last(
         os.unlink(hints / name)
     hutch("list", repo, check=0)
     assert _remembered_salt(tmp_path, repo) == _key_salt(repo)  # and again by any command
-    derived_in = []
-    real = key_module._derive
-    monkeypatch.setattr(
-        key_module,
-        "_derive",
-        lambda *a: derived_in.append(threading.current_thread().name) or real(*a),
-    )
+    derived_in = _record_derivations(monkeypatch)
     assert hutch_main.run(["list", str(repo)]) == 0
     assert derived_in == ["early-kdf"]
     # A new passphrase means a new salt, remembered by the change itself.
@@ -128,13 +134,7 @@ def test_a_passcommand_runs_once_and_its_key_is_derived_while_connecting(
     runs = tmp_path / "runs"
     monkeypatch.delenv("HUTCH_PASSPHRASE")
     monkeypatch.setenv("HUTCH_PASSCOMMAND", f"sh -c 'echo run >> {runs}; echo \"{PASSPHRASE}\"'")
-    derived_in = []
-    real = key_module._derive
-    monkeypatch.setattr(
-        key_module,
-        "_derive",
-        lambda *a: derived_in.append(threading.current_thread().name) or real(*a),
-    )
+    derived_in = _record_derivations(monkeypatch)
     assert hutch_main.run(["list", str(repo)]) == 0
     assert derived_in == ["early-kdf"]
     assert runs.read_text() == "run\n"

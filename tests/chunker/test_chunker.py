@@ -3,6 +3,7 @@
 import io
 import os
 import random
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -16,6 +17,16 @@ SMALL = ChunkerParams("fastcdc", 1 << 12, 1 << 16, 1 << 14)
 @pytest.fixture(scope="module")
 def data():
     return random.Random(7).randbytes(3 * 1024 * 1024 + 123)
+
+
+@pytest.fixture(params=["here", "ahead"])
+def ahead(request):
+    """No read-ahead thread, or one."""
+    if request.param == "here":
+        yield None
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        yield pool
 
 
 def _sizes(chunks) -> list[int]:
@@ -57,10 +68,10 @@ def test_cuts_resynchronise_after_an_insert(data):
 
 @pytest.mark.parametrize("read_size", [4096, 65536 + 7, 1 << 20, 10 << 20])
 @pytest.mark.parametrize("params", [SMALL, DEFAULT])
-def test_boundaries_do_not_depend_on_the_read_size(data, monkeypatch, read_size, params):
+def test_boundaries_do_not_depend_on_the_read_size(data, monkeypatch, read_size, params, ahead):
     expected = _sizes(Chunker(params, 5).chunks(data))
     monkeypatch.setattr(chunker_module, "READ_SIZE", read_size)
-    got = [bytes(c) for c in Chunker(params, 5).chunks_of_file(io.BytesIO(data))]
+    got = [bytes(c) for c in Chunker(params, 5).chunks_of_file(io.BytesIO(data), ahead)]
     assert _sizes(got) == expected
     assert b"".join(got) == data
 
@@ -81,10 +92,54 @@ class _Trickle(io.RawIOBase):
         return chunk
 
 
-def test_short_reads_do_not_move_boundaries(data):
+def test_short_reads_do_not_move_boundaries(data, ahead):
     expected = _sizes(Chunker(SMALL, 5).chunks(data))
-    got = list(Chunker(SMALL, 5).chunks_of_file(_Trickle(data)))
+    got = list(Chunker(SMALL, 5).chunks_of_file(_Trickle(data), ahead))
     assert _sizes(got) == expected
+    assert b"".join(got) == data
+
+
+def test_the_buffers_of_one_file_serve_the_next_without_leftovers(data, monkeypatch, ahead):
+    monkeypatch.setattr(chunker_module, "READ_SIZE", 200_000)
+    chunker = Chunker(SMALL, 5)
+    files = [data, data[:150_000], b"", data[:5000], os.urandom(700_000), data[1:]]
+    for content in files:
+        got = list(chunker.chunks_of_file(io.BytesIO(content), ahead))
+        assert b"".join(got) == content
+        assert _sizes(got) == _sizes(Chunker(SMALL, 5).chunks(content))
+    # A file left half-read (the backup skipped it) gives its buffers back.
+    left = chunker.chunks_of_file(io.BytesIO(data), ahead)
+    next(left)
+    left.close()
+    assert b"".join(chunker.chunks_of_file(io.BytesIO(data[7:]), ahead)) == data[7:]
+
+
+class _FailingAfter(io.RawIOBase):
+    def __init__(self, data, at):
+        self._data, self._at, self._pos = data, at, 0
+
+    def readable(self):
+        return True
+
+    def readinto(self, view):
+        if self._pos >= self._at:
+            raise OSError(5, "Input/output error")
+        n = min(len(view), len(self._data) - self._pos)
+        view[:n] = self._data[self._pos : self._pos + n]
+        self._pos += n
+        return n
+
+
+def test_a_read_error_ahead_reaches_the_reader(data, monkeypatch, ahead):
+    monkeypatch.setattr(chunker_module, "READ_SIZE", 200_000)
+    chunker = Chunker(SMALL, 5)
+    got = []
+    with pytest.raises(OSError, match="Input/output error"):
+        for chunk in chunker.chunks_of_file(_FailingAfter(data, 1_000_000), ahead):
+            got.append(chunk)
+    assert 800_000 <= sum(map(len, got)) <= 1_000_000
+    assert b"".join(got) == data[: sum(map(len, got))]
+    assert b"".join(chunker.chunks_of_file(io.BytesIO(data), ahead)) == data
 
 
 def test_fixed_chunker(data):

@@ -3,6 +3,7 @@
 import os
 import tracemalloc
 
+import blake3
 import pytest
 
 from hutch.compress import parse_spec
@@ -36,6 +37,28 @@ def test_pack_header_round_trip(make_repo):
     with pytest.raises(NeedMore) as more:
         parse_tail(data[-30:], len(data), cipher)
     assert parse_tail(data[-more.value.size :], len(data), cipher) == entries
+
+
+@pytest.mark.parametrize("sizes", [(30_000, 29_000), (30_000, 1_000), (1_000, 30_000)])
+def test_a_pack_built_in_the_memory_of_the_last_holds_only_its_own_objects(make_repo, sizes):
+    cipher = make_repo().cipher
+    _, first, _ = _pack(cipher, n=4, size=sizes[0])
+    builder = PackBuilder(first)
+    objects = {os.urandom(32): os.urandom(sizes[1]) for _ in range(3)}
+    for obj_id, plain in objects.items():
+        builder.add(obj_id, cipher.seal(ObjectKind.CHUNK, obj_id, plain))
+    name, data = builder.finish(cipher)
+    assert name == blake3.blake3(data).hexdigest()
+    entries = parse_tail(data, len(data), cipher)
+    assert entries == builder.entries
+    end = entries[-1][1] + entries[-1][2]
+    header_len, ids_len = TRAILER.unpack(data[-TRAILER.size :])[1:]
+    assert len(data) == end + header_len + ids_len + TRAILER.size
+    for obj_id, offset, length in entries:
+        assert (
+            cipher.open(ObjectKind.CHUNK, obj_id, data[offset : offset + length])
+            == (objects[obj_id])
+        )
 
 
 def test_damaged_pack_tail_is_an_integrity_error(make_repo):

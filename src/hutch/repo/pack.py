@@ -32,19 +32,37 @@ TAIL_GUESS = 256 * 1024
 
 class PackBuilder:
     """Collects sealed objects until the pack is big enough, in one buffer
-    that becomes the pack: no second copy when it is finished."""
+    that becomes the pack: no second copy when it is finished.
 
-    def __init__(self):
-        self._data = bytearray()
+    `buffer`: the memory of a pack already stored, to be filled again. Fresh
+    memory costs a page fault per 4 KiB touched, and the kernel clears
+    every page: a first backup of 1.1 GiB spent more time in faults than in
+    copying objects into packs. Writing over the old bytes costs neither;
+    `finish` cuts the buffer to the pack's length, which CPython does in
+    place (a bytearray keeps its memory when it shrinks by less than half).
+    """
+
+    def __init__(self, buffer: bytearray | None = None):
+        self._data = buffer if buffer is not None else bytearray()
+        self._size = 0
         self.entries: list[tuple[bytes, int, int]] = []
 
     @property
     def size(self) -> int:
-        return len(self._data)
+        return self._size
 
     def add(self, obj_id: bytes, blob: bytes | bytearray) -> None:
-        self.entries.append((obj_id, len(self._data), len(blob)))
-        self._data += blob
+        self.entries.append((obj_id, self._size, len(blob)))
+        self._append(blob)
+
+    def _append(self, blob: bytes | bytearray) -> None:
+        end = self._size + len(blob)
+        if end <= len(self._data):
+            self._data[self._size : end] = blob
+        else:
+            del self._data[self._size :]
+            self._data += blob
+        self._size = end
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -55,10 +73,11 @@ class PackBuilder:
             ObjectKind.PACK_HEADER, HEADER_ID, msgpack.packb([list(e) for e in self.entries])
         )
         ids = msgpack.packb(sorted(e[0] for e in self.entries))
+        self._append(header)
+        self._append(ids)
+        self._append(TRAILER.pack(MAGIC, len(header), len(ids)))
         data = self._data
-        data += header
-        data += ids
-        data += TRAILER.pack(MAGIC, len(header), len(ids))
+        del data[self._size :]
         self._data = bytearray()
         return blake3.blake3(data).hexdigest(), data
 

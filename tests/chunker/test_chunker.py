@@ -3,6 +3,7 @@
 import io
 import os
 import random
+import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -112,6 +113,22 @@ def test_the_buffers_of_one_file_serve_the_next_without_leftovers(data, monkeypa
     next(left)
     left.close()
     assert b"".join(chunker.chunks_of_file(io.BytesIO(data[7:]), ahead)) == data[7:]
+
+
+def test_a_file_after_the_first_costs_no_new_read_buffers(data):
+    # A new buffer is cleared in full: 8 MiB of page faults for each file of
+    # 200 KiB made a backup of such files four times slower.
+    chunker = Chunker(DEFAULT, 5)
+    small = data[:200_000]
+    assert b"".join(chunker.chunks_of_file(io.BytesIO(small))) == small
+    tracemalloc.start()
+    try:
+        for _ in range(3):
+            assert b"".join(chunker.chunks_of_file(io.BytesIO(small))) == small
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * len(small)
 
 
 class _FailingAfter(io.RawIOBase):

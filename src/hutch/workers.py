@@ -5,6 +5,7 @@ A cap keeps a backup from taking the whole machine from the services it
 protects; 1 runs all chunk work in the calling thread."""
 
 import os
+from concurrent.futures import Executor, Future
 
 from .errors import UsageError
 
@@ -41,3 +42,16 @@ def count() -> int:
     if env is not None:
         return env
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def submit(executor: Executor | None, fn, *args) -> Future:
+    """fn(*args) on `executor`, or here and now without one; either way its
+    error is raised by the future's `result()`, as from a thread."""
+    if executor is not None:
+        return executor.submit(fn, *args)
+    done: Future = Future()
+    try:
+        done.set_result(fn(*args))
+    except Exception as e:
+        done.set_exception(e)
+    return done

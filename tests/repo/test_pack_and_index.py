@@ -11,6 +11,7 @@ from hutch.crypto.objects import ObjectKind
 from hutch.errors import IntegrityError
 from hutch.repo import index as index_module
 from hutch.repo import reader as reader_module
+from hutch.repo import writer as writer_module
 from hutch.repo.cache import CacheDir
 from hutch.repo.index import ChunkIndex, load_index
 from hutch.repo.pack import TRAILER, NeedMore, PackBuilder, parse_tail
@@ -117,6 +118,24 @@ def _read_all(repo, chunks):
         return dict(zip(chunks, reader.iter_get(ObjectKind.CHUNK, list(chunks)), strict=True))
     finally:
         reader.close()
+
+
+@pytest.mark.parametrize("reuse_within, kept", [(0.0, 0), (3600.0, 1)])
+def test_a_stored_pack_is_kept_to_build_in_only_while_packs_fill_fast(
+    make_repo, monkeypatch, reuse_within, kept
+):
+    monkeypatch.setattr(writer_module, "REUSE_WITHIN", reuse_within)
+    repo = make_repo()
+    writer = RepoWriter(repo, pack_size=40_000)
+    for _ in range(30):
+        blob = os.urandom(5000)
+        writer.add(blake3.blake3(blob).digest(), blob)
+    writer.flush()
+    # Slow packs leave their memory to the system; fast ones keep one
+    # buffer (one upload at a time on a local folder) for the next.
+    assert len(writer._spare) == kept
+    writer.close()
+    assert len(repo.store.list("packs")) > 2
 
 
 def test_written_chunks_read_back_through_segments_headers_and_cache(make_repo):

@@ -33,6 +33,7 @@ from ..repo.archives import ArchiveEntry, ArchiveList, check_archive_name
 from ..repo.repository import Repository
 from ..repo.writer import RepoWriter
 from ..workers import count as worker_count
+from ..workers import submit
 from .filescache import FilesCache, Unchanged, cache_name
 from .flags import add_flags
 from .item import item_from_stat, read_xattrs
@@ -448,12 +449,7 @@ class ArchiveCreator:
             pending.size = size
             pending.unsettled += len(data)
             self._in_flight += len(data)
-            if self._pool is None:
-                done: Future = Future()
-                done.set_result(self._process_chunk(data))
-                pending.futures.append(done)
-            else:
-                pending.futures.append(self._pool.submit(self._process_chunk, data))
+            pending.futures.append(submit(self._pool, self._process_chunk, data))
             self.stats.original_size += len(data)
             if self._in_flight > WINDOW_BYTES:
                 # Files before this one first; then this file's own chunks,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pyfastcdc import FastCDC
 
 from ..errors import UsageError
+from ..workers import submit
 
 READ_SIZE = 4 * 1024 * 1024
 
@@ -127,7 +128,7 @@ class Chunker:
                 view = views[current]
                 if not at_end:
                     carry = view[ends[-2] if len(ends) > 1 else 0 : ends[-1]]
-                    following = _start(ahead, self._next_block, f, views[1 - current], carry)
+                    following = submit(ahead, self._next_block, f, views[1 - current], carry)
                     ends = ends[:-1]
                 start = 0
                 for end in ends:
@@ -159,18 +160,6 @@ class Chunker:
         if size <= self.params.min_size:
             return [size], at_end
         return [c.offset + c.length for c in self._cdc.cut_buf(into[:size])], at_end
-
-
-def _start(ahead: Executor | None, fn, *args) -> Future:
-    """fn(*args) on `ahead`, or here and now without one."""
-    if ahead is not None:
-        return ahead.submit(fn, *args)
-    done: Future = Future()
-    try:
-        done.set_result(fn(*args))
-    except Exception as e:
-        done.set_exception(e)
-    return done
 
 
 def _read_into(f, view: memoryview) -> int:

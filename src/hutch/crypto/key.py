@@ -147,8 +147,8 @@ def kdf_inputs(envelope: bytes) -> KdfInputs:
 def start_derivation(passphrase: str, kdf: KdfInputs) -> EarlyDerivation | None:
     """None for a cost above a new key's: the inputs come from a file in the
     cache, which must not be able to make hutch spend more than it would."""
-    default = kdf_params()
-    if any(kdf[1].get(name, 0) > limit for name, limit in default.items()):
+    _, params = kdf
+    if any(params.get(name, 0) > limit for name, limit in kdf_params().items()):
         return None
     return EarlyDerivation(_derive, passphrase, kdf)
 

@@ -21,9 +21,9 @@ def free_port() -> int:
 
 class Sshd:
     """keys_file: the AuthorizedKeysFile setting (default: one file of the
-    test's, for root). private_run: run sshd in its own mount namespace
-    with a fresh /run/hutch, so two "machines" on one host don't share it.
-    bin_dir: where logged-in users find `hutch`."""
+    test's, for root). private_run: give sshd a fresh /run/hutch, so two
+    "machines" on one host don't share it. bin_dir: where logged-in users
+    find `hutch`."""
 
     def __init__(
         self,
@@ -56,19 +56,16 @@ class Sshd:
                 f"SetEnv PATH={bin_dir}:/usr/local/bin:/usr/bin:/bin\n"
             )
         os.makedirs("/run/sshd", exist_ok=True)
-        argv = [SSHD, "-D", "-e", "-f", config]
+        # Its own mount namespace: a login's shell reads no rc file of this
+        # host's root (here ~/.bashrc runs `pyenv init`, 0.2 s per login, which
+        # a backup server's account does not), and with private_run a fresh
+        # /run/hutch, so that two "machines" on one host don't share it.
+        setup = "for rc in /root/.bashrc /root/.bash_profile; do "
+        setup += 'if [ -f "$rc" ]; then mount --bind /dev/null "$rc" || exit 1; fi; done'
         if private_run:
-            argv = [
-                "unshare",
-                "--mount",
-                "--propagation",
-                "private",
-                "sh",
-                "-c",
-                'mkdir -p /run/hutch && mount -t tmpfs -o mode=1777 tmpfs /run/hutch && exec "$@"',
-                "sshd",
-                *argv,
-            ]
+            setup += " && mkdir -p /run/hutch && mount -t tmpfs -o mode=1777 tmpfs /run/hutch"
+        argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c"]
+        argv += [setup + ' && exec "$@"', "sshd", SSHD, "-D", "-e", "-f", config]
         self.proc = subprocess.Popen(argv, stderr=open(os.path.join(self.folder, "log"), "w"))
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

@@ -15,17 +15,25 @@ import pytest
 
 from ..conftest import HUTCH, faketime, snapshot
 
-# Days ago each backup arrives, per client; a backup's hour shifts a little each time.
+# Days before yesterday noon (UTC) each backup arrives, per client; a backup's
+# hour shifts a little each time. From noon, those hours never cross into
+# another day: counted back from the real clock, runs between midnight and
+# 4 a.m. spread one day's backups over two and pruned nothing compact could free.
+NOON = (datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1)).replace(
+    hour=12, minute=0, second=0, microsecond=0
+)
 ALICE_DAYS = [0, 1, 2, 5, 9, 15, 29, 43, 60, 75]
 BOB_DAYS = [4, 40]
 RULES = ["--keep-daily", "7", "--keep-weekly", "4", "--keep-monthly", "6"]
 
 
 def serve_as(sshd, repo, client: str, days_ago: int, hours: int) -> None:
-    """authorized_keys: an append-only forced command for `client`, its clock moved."""
-    offset = f"-{days_ago * 24 + hours}h"
+    """authorized_keys: an append-only forced command for `client`, its clock
+    started at `days_ago` days and `hours` hours before NOON."""
+    start = NOON - datetime.timedelta(days=days_ago, hours=hours)
+    clock = start.strftime("'@%Y-%m-%d %H:%M:%S'")
     sshd.authorize(
-        f'command="faketime -f {offset} {HUTCH} serve --append-only --client {client} '
+        f'command="faketime -f {clock} {HUTCH} serve --append-only --client {client} '
         f'--restrict-to-repository {repo}",restrict'
     )
 

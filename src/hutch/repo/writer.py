@@ -23,7 +23,7 @@ SEGMENT_ENTRIES = 16384
 # (PackBuilder): copying sealed chunks into fresh memory took 18% of the
 # walking thread in a first backup of large files, mostly page faults; into
 # the memory of the pack before, 4%. A pack that fills slower leaves its
-# memory to the system: 16 MiB kept for nothing would add as much to the
+# memory to the system: a pack's size kept for nothing would add as much to the
 # peak of a backup of small files.
 REUSE_WITHIN = 0.25
 

@@ -25,11 +25,11 @@ from ..errors import IntegrityError
 MAGIC = b"HUTCHPK1"
 TRAILER = struct.Struct(">8sII")
 HEADER_ID = b"pack header"
-# A writer holds the pack being filled, one or more being stored and, while
-# packs fill fast, the memory of a stored one (repo/writer.py): four to
+# A writer holds the pack being filled, one to three being stored and, while
+# packs fill fast, the memory of a stored one (repo/writer.py): three to
 # five packs. At 16 MiB a first backup of 1.1 GiB of large files peaked at
-# 110 MiB (133 through `hutch serve`), at 8 MiB 94, in about the same time
-# on tmpfs and 1.07x on disk, where each pack costs a flush.
+# 110 MiB (127 through `hutch serve`), at 8 MiB 94 (105), in about the same
+# time on tmpfs and 1.07x on disk, where each pack costs a flush.
 TARGET_SIZE = 8 * 1024 * 1024
 # Enough to fetch the header of a typical pack in one read.
 TAIL_GUESS = 256 * 1024

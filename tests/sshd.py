@@ -2,6 +2,7 @@
 and authorized_keys; stopped by the test session."""
 
 import os
+import pwd
 import shlex
 import shutil
 import socket
@@ -56,12 +57,13 @@ class Sshd:
                 f"SetEnv PATH={bin_dir}:/usr/local/bin:/usr/bin:/bin\n"
             )
         os.makedirs("/run/sshd", exist_ok=True)
-        # Its own mount namespace: a login's shell reads no rc file of this
-        # host's root (here ~/.bashrc runs `pyenv init`, 0.2 s per login, which
-        # a backup server's account does not), and with private_run a fresh
-        # /run/hutch, so that two "machines" on one host don't share it.
-        setup = "for rc in /root/.bashrc /root/.bash_profile; do "
-        setup += 'if [ -f "$rc" ]; then mount --bind /dev/null "$rc" || exit 1; fi; done'
+        # Its own mount namespace: the shell of a root login reads an empty
+        # ~/.bashrc (bash reads it for commands sshd runs; here it runs
+        # `pyenv init`, 0.2 s per login, which a backup server's account does
+        # not), and with private_run a fresh /run/hutch, so that two
+        # "machines" on one host don't share it.
+        rc = shlex.quote(os.path.join(pwd.getpwnam("root").pw_dir, ".bashrc"))
+        setup = f"{{ [ ! -f {rc} ] || mount --bind /dev/null {rc}; }}"
         if private_run:
             setup += " && mkdir -p /run/hutch && mount -t tmpfs -o mode=1777 tmpfs /run/hutch"
         argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c"]

@@ -15,7 +15,7 @@ import pytest
 
 from hutch.archive.create import ArchiveCreator, CreateOptions
 from hutch.archive.report import Reporter
-from hutch.cli.context import Dirs
+from hutch.cli.dirs import Dirs
 from hutch.repo.repository import Repository
 from hutch.store.local import LocalStore
 from hutch.store.wrapper import StoreWrapper

@@ -5,7 +5,6 @@ A cap keeps a backup from taking the whole machine from the services it
 protects; 1 runs all chunk work in the calling thread."""
 
 import os
-from concurrent.futures import Executor, Future
 
 from .errors import UsageError
 
@@ -44,11 +43,16 @@ def count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def submit(executor: Executor | None, fn, *args) -> Future:
-    """fn(*args) on `executor`, or here and now without one; either way its
-    error is raised by the future's `result()`, as from a thread."""
+def submit(executor, fn, *args):
+    """fn(*args) on `executor` (a concurrent.futures.Executor), or here and
+    now without one; either way a Future, whose `result()` raises its error
+    as from a thread."""
     if executor is not None:
         return executor.submit(fn, *args)
+    # Imported here: the key derivation counts threads before hutch loads
+    # (cli/keyahead.py), and the thread-pool modules weigh 2.5 MiB.
+    from concurrent.futures import Future
+
     done: Future = Future()
     try:
         done.set_result(fn(*args))

@@ -82,10 +82,10 @@ def _remembered_salt(tmp_path, repo) -> bytes | None:
 def _record_derivations(monkeypatch) -> list[str]:
     """The names of the threads that derive a key from now on, in order."""
     derived_in: list[str] = []
-    real = key_module._derive
+    real = key_module.derive
     monkeypatch.setattr(
         key_module,
-        "_derive",
+        "derive",
         lambda *a: derived_in.append(threading.current_thread().name) or real(*a),
     )
     return derived_in
@@ -141,6 +141,7 @@ def test_a_passcommand_runs_once_and_its_key_is_derived_while_connecting(
 
 
 def test_passphrase_fd(hutch, repo):
+    """Read once, although the key is derived before the command loads (keyahead)."""
     read_end, write_end = os.pipe()
     os.write(write_end, PASSPHRASE.encode() + b"\n")
     os.close(write_end)

@@ -28,7 +28,7 @@ def _no_derivation(*args):
 def test_the_early_key_serves_its_own_inputs_only(envelope):
     salt, params = kdf_inputs(envelope)
     early = start_derivation("secret", (salt, params))
-    assert early.kek_for("secret", salt, params) == key_module._derive("secret", salt, params)
+    assert early.kek_for("secret", salt, params) == key_module.derive("secret", salt, params)
     assert early.kek_for("Secret", salt, params) is None
     assert early.kek_for("secret", bytes(32), params) is None
     assert early.kek_for("secret", salt, {**params, "iterations": params["iterations"] + 1}) is None
@@ -44,15 +44,15 @@ def test_a_failed_early_derivation_yields_nothing():
 
 def test_unseal_takes_a_matching_early_key_instead_of_deriving(envelope, monkeypatch):
     early = start_derivation("secret", kdf_inputs(envelope))
-    monkeypatch.setattr(key_module, "_derive", _no_derivation)
+    monkeypatch.setattr(key_module, "derive", _no_derivation)
     assert Key.unseal(envelope, "secret", REPO_ID, early).repo_id == REPO_ID
 
 
 def test_unseal_derives_again_when_the_key_changed(envelope, monkeypatch):
     stale = start_derivation("secret", kdf_inputs(Key.generate("repokey", REPO_ID).seal("secret")))
     calls = []
-    real = key_module._derive
-    monkeypatch.setattr(key_module, "_derive", lambda *a: calls.append(a) or real(*a))
+    real = key_module.derive
+    monkeypatch.setattr(key_module, "derive", lambda *a: calls.append(a) or real(*a))
     assert Key.unseal(envelope, "secret", REPO_ID, stale).repo_id == REPO_ID
     assert len(calls) == 1
 

@@ -4,7 +4,7 @@ import itertools
 
 import pytest
 
-from hutch.cli.context import Dirs
+from hutch.cli.dirs import Dirs
 from hutch.repo.repository import Repository
 from hutch.store.local import LocalStore
 

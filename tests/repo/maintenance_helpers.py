@@ -9,7 +9,7 @@ import stat
 from hutch.archive.create import ArchiveCreator, CreateOptions
 from hutch.archive.itemstream import iter_items
 from hutch.archive.report import Reporter
-from hutch.cli.context import Dirs
+from hutch.cli.dirs import Dirs
 from hutch.compress import parse_spec
 from hutch.crypto.objects import ObjectKind
 from hutch.errors import IntegrityError

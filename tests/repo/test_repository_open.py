@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from hutch.cli.context import Dirs
+from hutch.cli.dirs import Dirs
 from hutch.errors import RepositoryNotFound
 from hutch.repo.repository import Repository
 from hutch.store.local import MARKER

@@ -3,7 +3,6 @@ repository in the mode the command declares (with its lock)."""
 
 import contextlib
 import os
-from dataclasses import dataclass
 
 from ..crypto.early import KdfInputs
 from ..crypto.key import start_derivation
@@ -14,37 +13,11 @@ from ..repo import kdfhints
 from ..repo.cache import CacheDir
 from ..repo.lock import Lock
 from ..repo.repository import Repository, read_config
+from . import keyahead
+from .dirs import Dirs
 from .output import logger, notices, relay_remote_line
 from .passphrase import PassphraseSource
 from .passphrase import from_environment as passphrase_from_environment
-
-
-def _xdg(var: str, fallback: str) -> str:
-    return os.environ.get(var) or os.path.join(os.path.expanduser("~"), fallback)
-
-
-@dataclass
-class Dirs:
-    cache: str
-    config: str
-
-    @classmethod
-    def from_environment(cls) -> "Dirs":
-        cache = os.environ.get("HUTCH_CACHE_DIR") or os.path.join(
-            _xdg("XDG_CACHE_HOME", ".cache"), "hutch"
-        )
-        config = os.environ.get("HUTCH_CONFIG_DIR") or os.path.join(
-            _xdg("XDG_CONFIG_HOME", ".config"), "hutch"
-        )
-        return cls(cache, config)
-
-    @property
-    def keys(self) -> str:
-        return os.environ.get("HUTCH_KEYS_DIR") or os.path.join(self.config, "keys")
-
-    @property
-    def security(self) -> str:
-        return os.path.join(self.config, "security")
 
 
 class Context:
@@ -121,7 +94,9 @@ class Context:
         hints, where = self.key_salt_hints(location)
         early = known = None
         kdf = kdfhints.remembered(hints, where) if where else None
-        if kdf is not None and passphrase is None:
+        if passphrase is None and (early := keyahead.derived()) is not None:
+            known = early.passphrase  # read once: a command or fd gives it once
+        elif kdf is not None and passphrase is None:
             # A passphrase given without a prompt (variable, command or fd) is
             # read now, and the key derived while the store is reached; the
             # result is used only if the key still matches.

@@ -2,8 +2,6 @@
 HUTCH_PASSPHRASE_FD, or a prompt on the terminal."""
 
 import os
-import shlex
-import subprocess
 import termios
 
 from ..errors import UsageError
@@ -40,6 +38,11 @@ def from_environment(env_var: str = "HUTCH_PASSPHRASE") -> str | None:
         return None
     command = os.environ.get("HUTCH_PASSCOMMAND")
     if command:
+        # Imported here: this module is read before the rest of hutch loads
+        # (cli/keyahead.py), and few set a command.
+        import shlex
+        import subprocess
+
         try:
             out = subprocess.run(
                 shlex.split(command), capture_output=True, text=True, check=True

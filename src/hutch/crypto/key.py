@@ -10,10 +10,9 @@ import blake3
 import msgpack
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
 from ..errors import KeyInvalid, PassphraseWrong, UsageError
-from .early import EarlyDerivation, KdfInputs
+from .early import EarlyDerivation, KdfInputs, affordable, derive, kdf_params
 from .objects import SUITE_AES_OCB, SUITE_AUTHENTICATED, SUITE_CHACHA, SUITE_NONE, ObjectCipher
 
 # mode -> (suite, where the key lives)
@@ -34,13 +33,6 @@ def check_mode(mode: str) -> str:
     if mode not in MODES:
         raise UsageError(f"unknown encryption mode {mode!r}; choose one of {', '.join(MODES)}")
     return mode
-
-
-def kdf_params() -> dict:
-    """Argon2id cost; a test-only variable weakens it so the suite stays fast."""
-    if os.environ.get("HUTCH_TESTONLY_WEAKEN_KDF") == "1":
-        return {"iterations": 1, "lanes": 1, "memory_cost": 8}
-    return {"iterations": 3, "lanes": 4, "memory_cost": 64 * 1024}
 
 
 @dataclass
@@ -109,7 +101,7 @@ class Key:
         """The key, encrypted under a key derived from `passphrase`."""
         params = kdf_params()
         salt = os.urandom(32)
-        kek = _derive(passphrase, salt, params)
+        kek = derive(passphrase, salt, params)
         nonce = os.urandom(12)
         data = ChaCha20Poly1305(kek).encrypt(nonce, self._payload(), _ENVELOPE_AD + self.repo_id)
         return msgpack.packb(
@@ -128,7 +120,7 @@ class Key:
         (salt, params), nonce, data = _parse_envelope(envelope)
         kek = early.kek_for(passphrase, salt, params) if early is not None else None
         if kek is None:
-            kek = _derive(passphrase, salt, params)
+            kek = derive(passphrase, salt, params)
         try:
             payload = ChaCha20Poly1305(kek).decrypt(nonce, data, _ENVELOPE_AD + repo_id)
         except InvalidTag:
@@ -145,12 +137,10 @@ def kdf_inputs(envelope: bytes) -> KdfInputs:
 
 
 def start_derivation(passphrase: str, kdf: KdfInputs) -> EarlyDerivation | None:
-    """None for a cost above a new key's: the inputs come from a file in the
-    cache, which must not be able to make hutch spend more than it would."""
-    _, params = kdf
-    if any(params.get(name, 0) > limit for name, limit in kdf_params().items()):
+    """A derivation in a thread; None for a cost above a new key's (see affordable)."""
+    if not affordable(kdf[1]):
         return None
-    return EarlyDerivation(_derive, passphrase, kdf)
+    return EarlyDerivation(derive, passphrase, kdf)
 
 
 def _parse_envelope(envelope: bytes) -> tuple[KdfInputs, bytes, bytes]:
@@ -163,21 +153,6 @@ def _parse_envelope(envelope: bytes) -> tuple[KdfInputs, bytes, bytes]:
     except (ValueError, TypeError, KeyError, msgpack.UnpackException) as e:
         raise KeyInvalid(f"the key is damaged or not a hutch key ({e})") from None
     return (salt, params), nonce, data
-
-
-def _derive(passphrase: str, salt: bytes, params: dict) -> bytes:
-    if not (1 <= params["iterations"] <= 64 and 1 <= params["lanes"] <= 64):
-        raise KeyInvalid("the key's KDF parameters are out of range")
-    if not (8 * params["lanes"] <= params["memory_cost"] <= 4 * 1024 * 1024):
-        raise KeyInvalid("the key's KDF parameters are out of range")
-    kdf = Argon2id(
-        salt=salt,
-        length=32,
-        iterations=params["iterations"],
-        lanes=params["lanes"],
-        memory_cost=params["memory_cost"],
-    )
-    return kdf.derive(passphrase.encode())
 
 
 def keyfile_text(repo_id: bytes, envelope: bytes) -> str:

@@ -10,11 +10,15 @@ run writes no more cache files. Files are written whole or not at all.
 
 import io
 import os
-import tempfile
 from collections.abc import Callable
-from typing import IO, BinaryIO
 
 import blake3
+
+# typing weighs 1 MiB, and this module is read before the key derivation
+# that bounds a command's memory (cli/keyahead.py): its names are for mypy.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, BinaryIO
 
 
 class CacheDir:
@@ -51,7 +55,7 @@ class CacheDir:
         """Replace the file atomically; False (reported once) if that fails."""
         return self.write_with(name, lambda f: f.write(data))
 
-    def write_with(self, name: str, produce: Callable[[BinaryIO], object]) -> bool:
+    def write_with(self, name: str, produce: "Callable[[BinaryIO], object]") -> bool:
         """Replace the file atomically with what `produce(file)` writes;
         False (reported once) if that fails."""
         if not self.folder or self.failed:
@@ -72,7 +76,7 @@ class CacheDir:
             return False
         return True
 
-    def scratch(self) -> IO[bytes] | None:
+    def scratch(self) -> "IO[bytes] | None":
         """An unnamed file in the folder, for what a run sets aside to keep it
         out of memory: gone when closed or when the process dies. None
         (reported once) where there is no folder or it cannot be written."""
@@ -80,6 +84,10 @@ class CacheDir:
             return None
         try:
             os.makedirs(self.folder, exist_ok=True)
+            # Imported here, where it is used: the key-salt hints read this
+            # module before the rest of hutch loads (cli/keyahead.py).
+            import tempfile
+
             return tempfile.TemporaryFile(dir=self.folder, buffering=1 << 20)
         except OSError as e:
             self.failed_at(self.folder, e)

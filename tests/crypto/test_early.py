@@ -2,9 +2,10 @@
 exactly its own inputs and never changes what unsealing accepts."""
 
 import pytest
+from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
 import hutch.crypto.key as key_module
-from hutch.crypto.early import EarlyDerivation
+from hutch.crypto.early import EarlyDerivation, derive
 from hutch.crypto.key import Key, kdf_inputs, start_derivation
 from hutch.errors import KeyInvalid, PassphraseWrong
 
@@ -68,3 +69,19 @@ def test_a_hint_cannot_ask_for_more_than_a_new_key_costs(envelope):
     salt, params = kdf_inputs(envelope)
     for name in params:
         assert start_derivation("secret", (salt, {**params, name: params[name] * 2})) is None
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"iterations": 1, "lanes": 1, "memory_cost": 8},
+        {"iterations": 3, "lanes": 4, "memory_cost": 1024},
+        {"iterations": 2, "lanes": 3, "memory_cost": 96},
+    ],
+)
+def test_the_derivation_is_standard_argon2id(params):
+    """Keys sealed before hutch used argon2-cffi-bindings were derived with
+    cryptography's Argon2id: both must give the same key."""
+    salt = bytes(range(32))
+    standard = Argon2id(salt=salt, length=32, **params).derive("pässphrase".encode())
+    assert derive("pässphrase", salt, params) == standard

@@ -13,7 +13,6 @@ import traceback
 
 from .. import __version__, workers
 from ..errors import EXIT_ERROR, EXIT_OK, EXIT_WARNING, HutchError, UsageError
-from .allocator import tune as tune_allocator
 from .commands import Commands
 from .output import logger, notices, setup_logging
 
@@ -198,7 +197,6 @@ def _on_signal(signum, frame):
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     _guard_standard_streams()
-    tune_allocator()
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGHUP, _on_signal)
     show_rc = "--show-rc" in argv

@@ -20,7 +20,7 @@ from pyfastcdc import FastCDC
 from ..errors import UsageError
 from ..workers import submit
 
-READ_SIZE = 4 * 1024 * 1024
+READ_SIZE = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True)

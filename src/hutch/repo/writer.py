@@ -68,11 +68,14 @@ class RepoWriter:
 
     def add_new(self, obj_id: bytes, blob: bytes | bytearray) -> None:
         """Add one sealed object that the caller has just found missing (`has`)."""
+        # A pack is cut before the object that would take it past its size,
+        # not after: its buffer, kept to build the next pack in, would grow
+        # by up to a chunk (4 MiB) past the size.
+        if len(self._builder) and self._builder.size + len(blob) > self.pack_size:
+            self._finish_pack()
         self._pending_ids.add(obj_id)
         self._builder.add(obj_id, blob)
         self.objects_added += 1
-        if self._builder.size >= self.pack_size:
-            self._finish_pack()
 
     def _finish_pack(self) -> None:
         builder = self._builder

@@ -4,6 +4,7 @@ never changing what opens a repository."""
 
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -35,6 +36,24 @@ def test_a_local_repository_is_derived_ahead_and_not_again(repo, derivations):
     assert derivations == ["ahead"]
     assert hutch_main.run(["list", str(repo)]) == 0
     assert derivations == ["ahead"]
+
+
+def test_another_repository_is_derived_while_it_is_reached(
+    hutch, repo, tmp_path, derivations, monkeypatch
+):
+    other = tmp_path / "other"
+    hutch("init", "-e", "repokey", other, check=0)
+    keyahead.derive_ahead(["list", str(repo)])
+    threads: list[str] = []
+    command = key_module.derive
+    monkeypatch.setattr(
+        key_module,
+        "derive",
+        lambda *a: threads.append(threading.current_thread().name) or command(*a),
+    )
+    assert hutch_main.run(["list", str(other)]) == 0
+    assert derivations == ["ahead", "command"]
+    assert threads == ["early-kdf"]
 
 
 def test_hutch_repo_names_the_repository(repo, derivations, monkeypatch):

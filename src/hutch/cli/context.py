@@ -94,8 +94,10 @@ class Context:
         hints, where = self.key_salt_hints(location)
         early = known = None
         kdf = kdfhints.remembered(hints, where) if where else None
-        if passphrase is None and (early := keyahead.derived()) is not None:
-            known = early.passphrase  # read once: a command or fd gives it once
+        ahead = keyahead.derived() if passphrase is None else None
+        if ahead is not None:
+            known = ahead.passphrase  # read once: a command or fd gives it once
+            early = ahead if kdf is None or ahead.derives(kdf) else start_derivation(known, kdf)
         elif kdf is not None and passphrase is None:
             # A passphrase given without a prompt (variable, command or fd) is
             # read now, and the key derived while the store is reached; the

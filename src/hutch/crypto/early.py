@@ -119,6 +119,10 @@ class EarlyDerivation:
         finally:
             self._done.set()
 
+    def derives(self, kdf: KdfInputs) -> bool:
+        """Whether this is the derivation for `kdf`'s salt and cost."""
+        return (kdf[0], dict(kdf[1])) == self._inputs[1:]
+
     def kek_for(self, passphrase: str, salt: bytes, params: dict) -> bytes | None:
         """The derived key if it was derived from exactly these inputs. Waits
         for the derivation either way: two at once would need twice the

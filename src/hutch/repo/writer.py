@@ -11,7 +11,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from ..crypto.objects import ObjectCipher
 from .index import write_segment
-from .pack import TARGET_SIZE, PackBuilder
+from .pack import PackBuilder, target_size
 from .repository import Repository
 
 # Write a segment after this many packs or entries, so that a long backup
@@ -34,11 +34,11 @@ class RepoWriter:
     latency (object storage: three at once took 8-10 s instead of 14-15 s
     for a 315 MiB backup with 0.5 s per PUT)."""
 
-    def __init__(self, repo: Repository, pack_size: int = TARGET_SIZE, dry_run: bool = False):
+    def __init__(self, repo: Repository, pack_size: int | None = None, dry_run: bool = False):
         self.repo = repo
         self.dry_run = dry_run  # build packs, write nothing
         self.cipher: ObjectCipher = repo.cipher
-        self.pack_size = pack_size
+        self.pack_size = pack_size or target_size(repo.store.parallel_puts)
         self._builder = PackBuilder()
         self._builder_since = time.monotonic()
         # Buffers of packs already stored, to build the next ones in (at

@@ -4,7 +4,6 @@ never changing what opens a repository."""
 
 import subprocess
 import sys
-import threading
 
 import pytest
 
@@ -14,6 +13,7 @@ import hutch.crypto.key as key_module
 from hutch.cli.commands import MODULES
 
 from ..conftest import PASSPHRASE, assert_clean_error
+from .conftest import record_derivations
 
 
 @pytest.fixture(autouse=True)
@@ -44,13 +44,7 @@ def test_another_repository_is_derived_while_it_is_reached(
     other = tmp_path / "other"
     hutch("init", "-e", "repokey", other, check=0)
     keyahead.derive_ahead(["list", str(repo)])
-    threads: list[str] = []
-    command = key_module.derive
-    monkeypatch.setattr(
-        key_module,
-        "derive",
-        lambda *a: threads.append(threading.current_thread().name) or command(*a),
-    )
+    threads = record_derivations(monkeypatch)
     assert hutch_main.run(["list", str(other)]) == 0
     assert derivations == ["ahead", "command"]
     assert threads == ["early-kdf"]

@@ -5,18 +5,17 @@ import json
 import os
 import signal
 import subprocess
-import threading
 import time
 
 import pytest
 
 import hutch.cli.main as hutch_main
-import hutch.crypto.key as key_module
 from hutch.crypto.key import kdf_inputs
 from hutch.repo import kdfhints
 from hutch.repo.cache import CacheDir
 
 from ..conftest import HUTCH, PASSPHRASE, assert_clean_error, snapshot
+from .conftest import record_derivations
 
 
 @pytest.mark.parametrize("mode", ["keyfile", "repokey"])
@@ -79,18 +78,6 @@ def _remembered_salt(tmp_path, repo) -> bytes | None:
     return kdf[0] if kdf else None
 
 
-def _record_derivations(monkeypatch) -> list[str]:
-    """The names of the threads that derive a key from now on, in order."""
-    derived_in: list[str] = []
-    real = key_module.derive
-    monkeypatch.setattr(
-        key_module,
-        "derive",
-        lambda *a: derived_in.append(threading.current_thread().name) or real(*a),
-    )
-    return derived_in
-
-
 def test_the_key_is_derived_while_connecting_from_the_salt_seen_last(
     hutch, repo, tmp_path, monkeypatch
 ):
@@ -100,7 +87,7 @@ def test_the_key_is_derived_while_connecting_from_the_salt_seen_last(
         os.unlink(hints / name)
     hutch("list", repo, check=0)
     assert _remembered_salt(tmp_path, repo) == _key_salt(repo)  # and again by any command
-    derived_in = _record_derivations(monkeypatch)
+    derived_in = record_derivations(monkeypatch)
     assert hutch_main.run(["list", str(repo)]) == 0
     assert derived_in == ["early-kdf"]
     # A new passphrase means a new salt, remembered by the change itself.
@@ -134,7 +121,7 @@ def test_a_passcommand_runs_once_and_its_key_is_derived_while_connecting(
     runs = tmp_path / "runs"
     monkeypatch.delenv("HUTCH_PASSPHRASE")
     monkeypatch.setenv("HUTCH_PASSCOMMAND", f"sh -c 'echo run >> {runs}; echo \"{PASSPHRASE}\"'")
-    derived_in = _record_derivations(monkeypatch)
+    derived_in = record_derivations(monkeypatch)
     assert hutch_main.run(["list", str(repo)]) == 0
     assert derived_in == ["early-kdf"]
     assert runs.read_text() == "run\n"

@@ -138,6 +138,34 @@ def test_a_stored_pack_is_kept_to_build_in_only_while_packs_fill_fast(
     assert len(repo.store.list("packs")) > 2
 
 
+def test_a_pack_is_cut_before_the_object_that_would_take_it_past_its_size(make_repo):
+    repo = make_repo()
+    pack_size = 40_000
+    writer = RepoWriter(repo, pack_size=pack_size)
+    sizes = [9_000, 17_000, 3_000, 25_000, 60_000, 1_000, 39_000, 12_000, 12_000, 15_000]
+    for size in sizes:
+        blob = os.urandom(size)
+        writer.add(blake3.blake3(blob).digest(), blob)
+    writer.flush()
+    writer.close()
+    packs = [
+        repo.store.get(f"packs/{info.name.split('/')[1]}") for info in repo.store.list("packs")
+    ]
+    objects = [[length for _, _, length in parse_tail(p, len(p), repo.cipher)] for p in packs]
+    assert sorted(length for lengths in objects for length in lengths) == sorted(sizes)
+    for lengths in objects:
+        # Only an object larger than the size on its own takes a pack past it.
+        assert sum(lengths) <= pack_size or lengths == [60_000]
+    # A cut only where the next object does not fit: 1,000 and 39,000 fill
+    # one pack to the byte.
+    assert sorted(map(sorted, objects)) == sorted(
+        map(
+            sorted,
+            [[9_000, 17_000, 3_000], [25_000], [60_000], [1_000, 39_000], [12_000, 12_000, 15_000]],
+        )
+    )
+
+
 def test_written_chunks_read_back_through_segments_headers_and_cache(make_repo):
     repo = make_repo()
     chunks = _write_chunks(repo, 30, pack_size=40_000)

@@ -4,6 +4,7 @@ import sys
 
 from ...archive.tar_export import FORMATS, TarExporter, TarExportOptions, open_output
 from ...repo.archives import ArchiveList
+from ..allocator import keep_freed
 from ..args import (
     add_command,
     add_location,
@@ -64,6 +65,7 @@ def run(args) -> int:
     location, name = resolve_archive(args)
     reporter = TextReporter(list_files=args.list, progress=args.progress)
     options = TarExportOptions(tar_format=args.tar_format, strip_components=args.strip_components)
+    keep_freed()
     ctx = Context(args)
     with ctx.repository(location, lock="shared", reads_only=True) as repo:
         entry = ArchiveList(repo, logger.warning).get(name)

@@ -49,10 +49,6 @@ def register(sub, common):
     p.set_defaults(func=run)
 
 
-# Freed heap a restore keeps for its next chunk buffers (see keep_freed).
-RESTORE_KEEP_FREED = 32 * 1024 * 1024
-
-
 def run(args) -> int:
     location, name = resolve_archive(args)
     reporter = TextReporter(list_files=args.list, progress=args.progress)
@@ -63,7 +59,7 @@ def run(args) -> int:
         dry_run=args.dry_run,
         stdout=sys.stdout.buffer if args.stdout else None,
     )
-    keep_freed(RESTORE_KEEP_FREED)
+    keep_freed()
     ctx = Context(args)
     with ctx.repository(location, lock="shared", reads_only=True) as repo:
         entry = ArchiveList(repo, logger.warning).get(name)

@@ -52,7 +52,7 @@ def keep_freed(nbytes: int = RESTORE_KEEP_FREED) -> None:
     A restore frees and allocates chunk buffers (below the mmap threshold)
     in a steady cycle; each time the heap shrank, the next buffer faulted
     its pages in again, cleared: 190,000 page faults restoring the mixed
-    corpus, 13,000 keeping 32 MiB, in 0.86x the time at the same peak (8
+    corpus, 13,000 keeping 32 MiB, in 0.85x the time at the same peak (8
     pairs); `export-tar` took 0.79x. A backup is no faster for it and
     peaks 4-6 MiB higher, so it is the restoring command's choice, made
     when it starts."""

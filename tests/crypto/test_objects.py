@@ -2,6 +2,7 @@
 and every byte; nonces never repeat."""
 
 import os
+import signal
 import threading
 
 import pytest
@@ -120,3 +121,29 @@ def test_nonces_never_repeat_across_ciphers_and_threads(suite):
     # Same plaintext, same id: the ciphertexts differ all the same.
     blobs = {ciphers[0].seal(ObjectKind.CHUNK, b"id", b"same") for _ in range(10)}
     assert len(blobs) == 10
+
+
+@pytest.mark.parametrize("suite", ENCRYPTING)
+def test_a_forked_process_seals_under_a_session_of_its_own(suite):
+    """The walk's helper is forked from the backup and seals chunks: its
+    nonces must not repeat the parent's, even with the parent's counter
+    and lock caught mid-use, and what it seals opens in the parent."""
+    cipher = _cipher(suite)
+    cipher.seal(ObjectKind.CHUNK, b"id", b"before")
+    read, write = os.pipe()
+    with cipher._counter_lock:  # as if a thread of the parent were sealing
+        pid = os.fork()
+        if pid == 0:
+            try:
+                signal.alarm(5)  # a child stuck on the parent's lock dies
+                os.write(write, cipher.seal(ObjectKind.CHUNK, b"id", b"from the child"))
+            finally:
+                os._exit(0)
+    os.close(write)
+    sealed = os.read(read, 1024)
+    os.close(read)
+    os.waitpid(pid, 0)
+    mine = cipher.seal(ObjectKind.CHUNK, b"id", b"from the parent")
+    assert _nonce(sealed)[:16] != _nonce(mine)[:16]
+    assert _nonce(sealed)[16:] == bytes(8)  # its own session counts from 0
+    assert cipher.open(ObjectKind.CHUNK, b"id", sealed) == b"from the child"

@@ -19,6 +19,7 @@ session id, with a counter as nonce.
 import itertools
 import os
 import threading
+import weakref
 
 import blake3
 from cryptography.exceptions import InvalidTag
@@ -52,11 +53,15 @@ class ObjectCipher:
         self.suite = suite
         self._enc_key = enc_key
         self._mac_key = mac_key
+        self._aeads: dict[bytes, object] = {}
+        self._new_session()
+        _ciphers.add(self)
+
+    def _new_session(self) -> None:
         self._session_id = os.urandom(16)
         self._counter = itertools.count()
         self._counter_lock = threading.Lock()
-        self._aeads: dict[bytes, object] = {}
-        if suite in _AEADS:
+        if self.suite in _AEADS:
             self._sealer = self._aead_for(self._session_id)
 
     def _aead_for(self, session_id: bytes):
@@ -123,3 +128,18 @@ class ObjectCipher:
             )
         except InvalidTag:
             raise IntegrityError(f"object {obj_id.hex()[:16]} failed authentication") from None
+
+
+# A forked process that seals (the walk's helper, archive/prescan.py) would
+# otherwise go on counting from the parent's counter under the parent's
+# session: the same nonces with the same subkey. Each cipher starts a
+# session of its own in the child, with a lock no parent thread can hold.
+_ciphers: "weakref.WeakSet[ObjectCipher]" = weakref.WeakSet()
+
+
+def _new_sessions_after_fork() -> None:
+    for cipher in list(_ciphers):
+        cipher._new_session()
+
+
+os.register_at_fork(after_in_child=_new_sessions_after_fork)

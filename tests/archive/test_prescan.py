@@ -1,8 +1,9 @@
-"""The walk's helper process (archive/prescan.py): a re-backup with it
-stores the items a re-backup without it stores, and a helper that dies,
-hangs or answers nonsense costs nothing but its help."""
+"""The walk's helper process (archive/prescan.py): a backup with it stores
+the items and chunks a backup without it stores, first or again, and a
+helper that dies, hangs or answers nonsense costs nothing but its help."""
 
 import os
+import stat
 import time
 
 import pytest
@@ -46,20 +47,23 @@ class Backup:
     """One backup of `data` through the Python API; counts the files the
     helper recognised and what the helper had open meanwhile."""
 
-    def __init__(self, repo, name: str, threads: int, helpers=()):
+    def __init__(self, repo, name: str, threads: int, helpers=(), **options):
         self.recognised = 0
+        self.read = 0  # of those recognised: files the helper read
         self.helper_fds: list[int] = []
         repository = open_repository(repo)
         try:
-            creator = ArchiveCreator(repository, CreateOptions(threads=threads), Reporter())
+            options = CreateOptions(threads=threads, **options)
+            creator = ArchiveCreator(repository, options, Reporter())
             # Files made a moment ago count as settled for the files cache.
             creator.start_ns = time.time_ns() + 10_000_000_000
             take = creator.add_recognised
 
-            def counted(paths, *rest):
+            def counted(paths, statuses, *rest):
                 self.recognised += len(paths)
+                self.read += len(statuses) - statuses.count("U")
                 self.helper_fds = _open_fds(helpers[-1].pid)
-                take(paths, *rest)
+                take(paths, statuses, *rest)
 
             creator.add_recognised = counted  # type: ignore[method-assign]
             self.entry = creator.backup_paths(name, [b"data"], PatternMatcher())
@@ -83,7 +87,21 @@ def _open_fds(pid: int) -> list[int]:
 
 
 @pytest.fixture
-def changed(repo, tmp_path, monkeypatch):
+def helpers(monkeypatch) -> list[PrescanHelper]:
+    """The helpers the backups of a test start, as they start."""
+    started: list[PrescanHelper] = []
+    real_init = PrescanHelper.__init__
+
+    def noting(self, recognise):
+        real_init(self, recognise)
+        started.append(self)
+
+    monkeypatch.setattr(PrescanHelper, "__init__", noting)
+    return started
+
+
+@pytest.fixture
+def changed(repo, tmp_path, monkeypatch, helpers):
     """A tree backed up (no helper), then changed."""
     monkeypatch.chdir(tmp_path)
     _make_tree(tmp_path / "data")
@@ -94,15 +112,7 @@ def changed(repo, tmp_path, monkeypatch):
     Backup(repo, "settled", threads=1)
     for path in ("a/f004", "a/m/f005", "b/f141"):
         (tmp_path / "data" / path).write_bytes(b"changed after the folders settled")
-    started: list[PrescanHelper] = []
-    real_init = PrescanHelper.__init__
-
-    def noting(self, recognise):
-        real_init(self, recognise)
-        started.append(self)
-
-    monkeypatch.setattr(PrescanHelper, "__init__", noting)
-    return started
+    return helpers
 
 
 def test_with_the_helper_the_items_are_the_same(repo, tmp_path, changed):
@@ -141,8 +151,10 @@ def test_the_helper_holds_nothing_of_the_parent_and_is_gone_after(repo, changed)
     [
         lambda names: os._exit(3),  # dies at the first batch
         lambda names: [None] * (len(names) - 1),  # one answer short
-        lambda names: [[len(names), b"", [0], 0, []]],  # entries short
-        lambda names: [[1, b"", [], 0, []]] + [None] * (len(names) - 1),
+        lambda names: [["U" * len(names), b"", 0, [], [0], [], []]],  # entries short
+        lambda names: [["A", b"", 0, [], [], [], []]] + [None] * (len(names) - 1),
+        lambda names: [["", b"", 0, [], [], [], []]] + [None] * len(names),  # an empty run
+        lambda names: [[len(names), b"", 0, [], [], [], []]],  # no status letters
         lambda names: "nonsense",
         lambda names: time.sleep(3600),  # stuck: the walk waits ANSWER_TIMEOUT for it
     ],
@@ -180,4 +192,44 @@ def test_the_command_with_the_helper(repo, tmp_path, monkeypatch, request, serve
     os.makedirs(tmp_path / "restore")
     os.chdir(tmp_path / "restore")
     run_hutch("extract", f"{url}::b", check=0)
+    assert snapshot(tmp_path / "restore" / "data") == expected
+
+
+@pytest.mark.parametrize(
+    "content, reads", [(prescan.PRESCAN_CONTENT, range(FILES, 3 * FILES)), (40, range(1, FILES))]
+)
+def test_a_first_backup_with_the_helper(repo, tmp_path, monkeypatch, helpers, content, reads):
+    """The helper reads and seals new small files (as much as a batch may
+    hold, `content`): the archive holds what a backup without it holds,
+    each chunk is stored once and opens, and the files cache has them."""
+    monkeypatch.setattr(prescan, "PRESCAN_CONTENT", content)
+    monkeypatch.chdir(tmp_path)
+    _make_tree(tmp_path / "data")
+    (tmp_path / "data" / "a" / "f050").write_bytes(os.urandom(200 * 1024))  # the walk's
+    for i in range(100, 140):  # the same content over and over: stored once
+        (tmp_path / "data" / "b" / f"f{i:03d}").write_bytes(b"the same in forty files")
+    other = tmp_path / "other"
+    run_hutch("repo-create", "-e", "repokey", other, check=0)
+
+    first = Backup(repo, "first", threads=2, helpers=helpers)
+    alone = Backup(other, "first", threads=1)
+    assert first.read in reads
+    assert alone.recognised == 0
+    for name in ("nfiles", "original_size", "compressed_size", "deduplicated_size"):
+        assert first.entry.stats[name] == alone.entry.stats[name], name
+    without = Backup(repo, "without", threads=1, files_cache="disabled")
+    for item in first.items + without.items:
+        if not stat.S_ISREG(item["mode"]):
+            del item["atime"]  # listing a folder or reading a link sets it
+    assert _comparable(first.items) == _comparable(without.items)
+    assert first.entry.refs == without.entry.refs
+    assert without.entry.stats["deduplicated_size"] == 0  # the helper stored them all
+
+    again = Backup(repo, "again", threads=2, helpers=helpers)
+    assert again.recognised > FILES and again.read == 0  # all in the files cache
+    run_hutch("check", "--verify-data", repo, check=0)
+    expected = snapshot(tmp_path / "data")
+    os.makedirs(tmp_path / "restore")
+    os.chdir(tmp_path / "restore")
+    run_hutch("extract", f"{repo}::first", check=0)
     assert snapshot(tmp_path / "restore" / "data") == expected

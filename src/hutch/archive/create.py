@@ -5,9 +5,10 @@ The walk, reading and chunking run in the calling thread. A small file
 (most files of most machines) is read whole and its one chunk processed
 right there: handing a few KiB to a thread pool costs more (a future, two
 queue hand-offs, lock traffic, the GIL changing hands) than hashing,
-compressing and sealing them. The chunks of larger files go to a thread
-pool for id, dedup check, compression and encryption (the C code they call
-releases the GIL); packs are uploaded by the writer's own thread.
+compressing and sealing them (in a long folder, the walk's helper
+process does part of the small files: archive/prescan.py). The chunks of
+larger files go to a thread pool for id, dedup check, compression and
+encryption (the C code they call releases the GIL); packs are uploaded by the writer's own thread.
 Items stay in walk order: each waits in an ordered queue until its chunks
 are done, then goes into the item stream. What waits there is bounded in
 bytes and in items.
@@ -34,7 +35,7 @@ from ..repo.repository import Repository
 from ..repo.writer import RepoWriter
 from ..workers import count as worker_count
 from ..workers import submit
-from .filescache import FilesCache, Unchanged, cache_name
+from .filescache import FilesCache, FileStamp, Unchanged, cache_name
 from .flags import add_flags
 from .item import item_from_stat, read_xattrs
 from .itemwriter import ItemStreamWriter, item_packer
@@ -100,7 +101,7 @@ class _Pending:
     those already stored (`chunks`)."""
 
     item: dict
-    status: str
+    status: str  # one letter a file where `packed`
     futures: deque[Future] = field(default_factory=deque)
     chunks: list | None = None
     st: os.stat_result | None = None
@@ -191,8 +192,8 @@ class ArchiveCreator:
         if pending.packed is not None:
             packed, ids, paths = pending.packed
             self.items.add_packed(packed, ids)
-            for path in paths:
-                self.reporter.file_status(pending.status, path)
+            for path, status in zip(paths, pending.status, strict=True):
+                self.reporter.file_status(status, path)
             return
         if pending.futures:
             self._settle(pending)
@@ -325,36 +326,83 @@ class ArchiveCreator:
         item["size"] = st.st_size
         return True
 
-    # -- unchanged files recognised by the walk's helper process ---------
+    # -- files the walk's helper process did ---------------------------
 
     def can_prescan(self) -> bool:
-        """Whether a helper process could find unchanged files: a files
-        cache with entries, more than one thread (a pool), a real backup."""
-        return self._pool is not None and not self.options.dry_run and len(self.files_cache) > 0
+        """Whether a helper process could take files off the walk: more
+        than one thread (a pool) and a real backup."""
+        return self._pool is not None and not self.options.dry_run
 
-    def recognise(self, fs_path: bytes, path: bytes, st: os.stat_result) -> tuple | None:
-        """In the helper: (packed item, files cache entry, size, chunk ids)
-        of a regular file (one link) that the files cache holds unchanged,
-        or None. The item is what `_add_file` and `_finish` would store."""
+    def recognise(self, fs_path: bytes, path: bytes, st: os.stat_result, room: int) -> tuple | None:
+        """In the helper: what the walk would store of a regular file of one
+        link, as (status, packed item, size, chunk ids, files cache entry,
+        new chunks). An unchanged file's entry is where the files cache
+        holds it; a small file read here has its entry to remember and its
+        chunks the index did not have, sealed, as [id, blob, compressed
+        size]. None leaves the file to the walk: a large file, a new one of
+        more than `room` bytes, one that changed while it was read."""
         item = item_from_stat(path, st, self.options.numeric_ids)
-        known = self.files_cache.lookup(self.files_cache.key(path), st)
-        if known is None or not self._reuse(fs_path, st, item, known):
+        key = self.files_cache.key(path)
+        known = self.files_cache.lookup(key, st)
+        if known is not None and self._reuse(fs_path, st, item, known):
+            item["chunks"] = known.chunks
+            ids = [chunk_id for chunk_id, _ in known.chunks]
+            return "U", self._item_packer.pack(item), st.st_size, ids, known.at, []
+        if st.st_size > min(INLINE_MAX, room):
             return None
-        item["chunks"] = known.chunks
-        packed = self._item_packer.pack(item)
-        return packed, known.at, st.st_size, [i for i, _ in known.chunks]
+        status = "M" if known is None and self.files_cache.knows(key) else "A"
+        read = _read_small_file(fs_path, st, item)
+        if read is None:
+            return None
+        data, bare = read
+        chunks, blobs = [], []
+        for piece in self.chunker.chunks(data) if data else ():
+            chunk_id, size, blob, csize = self._process_chunk(piece)
+            if blob is not None:
+                blobs.append([chunk_id, blob, csize])
+            chunks.append([chunk_id, size])
+        item["size"] = len(data)
+        item["chunks"] = chunks
+        entry = [key, st.st_ctime_ns, st.st_mtime_ns, st.st_size, st.st_ino, bare, chunks]
+        ids = [chunk_id for chunk_id, _ in chunks]
+        return status, self._item_packer.pack(item), len(data), ids, entry, blobs
 
     def add_recognised(
-        self, paths: list[bytes], packed: bytes, entries: list[int], size: int, ids: list[bytes]
+        self,
+        paths: list[bytes],
+        statuses: str,
+        packed: bytes,
+        size: int,
+        ids: list[bytes],
+        kept: list[int],
+        remembered: list[list],
+        blobs: list[list],
     ) -> None:
-        """Take a run of unchanged files the helper recognised: their items
-        packed one after the other, their files cache entries, their bytes
-        and their chunk ids."""
-        for at in entries:
+        """Take a run of files the helper did (`recognise`): their items
+        packed one after the other, a status letter each, their bytes and
+        chunk ids, the files cache entries of the unchanged ones and those
+        of the ones read, and the chunks sealed for them.
+
+        A chunk the helper found in the index (its copy from the fork) is
+        in the repository: the index only grows during a backup, and it is
+        built for readers in other threads (an entry is never missed
+        while it changes), which a copy taken at any moment is."""
+        for at in kept:
             self.files_cache.keep(at)
+        for key, ctime, mtime, file_size, inode, bare, chunks in remembered:
+            stamp = FileStamp(ctime, mtime, file_size, inode)
+            self.files_cache.remember(key, stamp, chunks, self.start_ns, bare)
+        for chunk_id, blob, csize in blobs:
+            if not self.writer.has(chunk_id):  # the helper does not know what the walk stored
+                self.writer.add_new(chunk_id, blob)
+                self.stats.compressed_size += csize
+                self.stats.deduplicated_size += len(blob)
         self.stats.nfiles += len(paths)
         self.stats.original_size += size
-        self._enqueue(_Pending({"path": paths[0]}, "U", packed=(packed, ids, paths)))
+        self._enqueue(_Pending({"path": paths[0]}, statuses, packed=(packed, ids, paths)))
+        self.reporter.progress(
+            original_size=self.stats.original_size, nfiles=self.stats.nfiles, path=paths[-1]
+        )
 
     def _add_file(self, fs_path: bytes, path: bytes, st: os.stat_result, item: dict) -> None:
         if self.options.dry_run:
@@ -391,13 +439,7 @@ class ArchiveCreator:
         finally:
             os.close(fd)
         item["size"] = size
-        # Compared with the walk's lstat: a file changed, or replaced by
-        # another, since then is not trusted (nor remembered in the cache).
-        if (st.st_mtime_ns, st.st_size, st.st_ino) != (
-            after.st_mtime_ns,
-            after.st_size,
-            after.st_ino,
-        ) or (size != after.st_size):
+        if _changed(st, after, size):
             pending.status = "C"
             pending.st = None  # never trust the files cache for a file that changed
             self.reporter.warning(f"{os.fsdecode(fs_path)}: file changed while we backed it up")
@@ -405,12 +447,7 @@ class ArchiveCreator:
 
     def _read_small(self, fd: int, pending: _Pending, expected: int) -> int:
         """Read a small file whole and store its chunks in this thread."""
-        data = os.read(fd, expected + 1)
-        if len(data) > expected:  # it grew: read on to the end
-            parts = [data]
-            while block := os.read(fd, 1024 * 1024):
-                parts.append(block)
-            data = b"".join(parts)
+        data = _read_all(fd, expected)
         chunks = []
         for piece in self.chunker.chunks(data) if data else ():
             chunk_id, size, blob, csize = self._process_chunk(piece)
@@ -488,6 +525,42 @@ class ArchiveCreator:
             "ctime": now,
         }
         self.add_stream_item(item, stream)
+
+
+def _read_small_file(fs_path: bytes, st: os.stat_result, item: dict) -> tuple[bytes, bool] | None:
+    """The content of a small file and whether it is bare (no xattrs, ACLs
+    or flags, which go into `item`); None if it changed while read."""
+    fd = _open_for_reading(fs_path)
+    try:
+        plain = len(item)
+        read_xattrs(fs_path, item)
+        add_flags(fs_path, st, item, fd)
+        data = _read_all(fd, st.st_size)
+        after = os.fstat(fd)
+    finally:
+        os.close(fd)
+    return None if _changed(st, after, len(data)) else (data, len(item) == plain)
+
+
+def _read_all(fd: int, expected: int) -> bytes:
+    data = os.read(fd, expected + 1)
+    if len(data) > expected:  # it grew: read on to the end
+        parts = [data]
+        while block := os.read(fd, 1024 * 1024):
+            parts.append(block)
+        data = b"".join(parts)
+    return data
+
+
+def _changed(st: os.stat_result, after: os.stat_result, size: int) -> bool:
+    """Whether a file read `size` bytes long and then found as `after` is
+    other than the walk's lstat `st` saw: one changed, or replaced by
+    another, since then is not trusted (nor remembered in the cache)."""
+    return (st.st_mtime_ns, st.st_size, st.st_ino) != (
+        after.st_mtime_ns,
+        after.st_size,
+        after.st_ino,
+    ) or size != after.st_size
 
 
 def _open_for_reading(fs_path: bytes) -> int:

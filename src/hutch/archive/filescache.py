@@ -76,6 +76,16 @@ def check_mode(mode: str) -> str:
     return normalized
 
 
+class FileStamp(NamedTuple):
+    """What `remember` takes of a file's stat where there is no
+    os.stat_result (a file the walk's helper read)."""
+
+    st_ctime_ns: int
+    st_mtime_ns: int
+    st_size: int
+    st_ino: int
+
+
 class Unchanged(NamedTuple):
     chunks: list  # [id, size] pairs, as an item keeps them
     bare: bool  # no xattrs, ACLs nor kept flags, as surely as the contents are unchanged
@@ -204,7 +214,7 @@ class FilesCache:
         return self.enabled and self._old.find(key) >= 0
 
     def remember(
-        self, key: bytes, st: os.stat_result, chunks: list, start_ns: int, bare: bool
+        self, key: bytes, st: "os.stat_result | FileStamp", chunks: list, start_ns: int, bare: bool
     ) -> None:
         """Keep what the file looked like (`bare`: it had no xattrs, ACLs or
         kept flags) and which chunks hold it."""

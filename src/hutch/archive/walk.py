@@ -218,7 +218,7 @@ class Walker:
         helper = self._helper
         return None if helper is None or helper.broken or helper.pending else helper
 
-    def _recognise(self, fs_path: bytes, path: bytes) -> tuple | None:
+    def _recognise(self, fs_path: bytes, path: bytes, room: int) -> tuple | None:
         """In the helper: what `ArchiveCreator.recognise` says of a regular
         file (of one link) the patterns include, or None."""
         st = os.lstat(fs_path)
@@ -226,7 +226,7 @@ class Walker:
             return None
         if not self.matcher.decide(path, False)[0]:
             return None
-        return self.creator.recognise(fs_path, path, st)
+        return self.creator.recognise(fs_path, path, st, room)
 
     def _add_mount_point(self, path: bytes, st: os.stat_result) -> None:
         if self.matcher.decide(path, True)[0]:

@@ -8,10 +8,10 @@ queue hand-offs, lock traffic, the GIL changing hands) than hashing,
 compressing and sealing them (in a long folder, the walk's helper
 process does part of the small files: archive/prescan.py). The chunks of
 larger files go to a thread pool for id, dedup check, compression and
-encryption (the C code they call releases the GIL); packs are uploaded by the writer's own thread.
-Items stay in walk order: each waits in an ordered queue until its chunks
-are done, then goes into the item stream. What waits there is bounded in
-bytes and in items.
+encryption (the C code they call releases the GIL); packs are uploaded by
+the writer's own thread. Items stay in walk order: each waits in an
+ordered queue until its chunks are done, then goes into the item stream.
+What waits there is bounded in bytes and in items.
 """
 
 import datetime

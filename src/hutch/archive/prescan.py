@@ -13,27 +13,15 @@ unchanged and of the small ones it read, with their chunks sealed; the
 walk stores the chunks in its packs (a name the helper leaves is the
 walk's, as without a helper). What the helper reads and seals is bounded
 per batch (PRESCAN_CONTENT), and it seals under a session of its own
-(crypto/objects.py: the cipher starts one in a forked child).
-
-The helper is an optimisation and nothing depends on it: if it cannot be
-started, dies, answers nonsense or hangs, the walk does every name itself.
-It never writes anything but its answers; the walk kills it when done, it
-exits by itself when the walk dies (its pipe ends), and it never runs the
-parent's exit handlers (os._exit), which release locks and remove scratch
-files.
+(crypto/objects.py: the cipher starts one in a forked child). If it fails,
+the walk does every name itself (archive/forked.py).
 """
 
-import fcntl
-import os
-import select
-import signal
-import struct
-import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from itertools import repeat
 
-import msgpack
+from .forked import ForkedHelper
 
 # The helper gets a share of every window of a long listing: the walk works
 # through the window's head meanwhile, then takes the helper's answers for
@@ -48,8 +36,6 @@ PRESCAN_BYTES = 16384  # of names in a batch: what is out stays within a pipe's 
 # Of the files the helper reads in a batch: their content, sealed, waits in
 # the answer until the walk takes it.
 PRESCAN_CONTENT = 2 * 1024 * 1024
-ANSWER_PIPE = 1024 * 1024
-_LENGTH = struct.Struct(">I")
 # A batch takes milliseconds; one that takes this long means the helper is
 # stuck (a lock some thread of the parent held when it was forked, a file
 # system that hangs): the walk gives up on it and does the names itself.
@@ -59,84 +45,20 @@ ANSWER_TIMEOUT = 60.0
 Recognise = Callable[[bytes, bytes, int], "tuple | None"]
 
 
-class PrescanHelper:
-    """One forked process that answers batches of names, in the order
-    submitted, with what `recognise(fs_path, path, room)` says of each
+class PrescanHelper(ForkedHelper):
+    """The walk's helper: answers batches of names, in the order submitted,
+    with what `recognise(fs_path, path, room)` says of each
     (`ArchiveCreator.recognise`): None, or what the walk would store of
-    the file. A few batches may be out at once (`pending`); what is submitted
-    and not collected must stay well below a pipe's capacity (64 KiB), or
-    both sides could wait to write."""
+    the file."""
 
     def __init__(self, recognise: Recognise):
-        requests_r, requests_w = os.pipe()
-        answers_r, answers_w = os.pipe()
-        try:  # room for a batch's answer, so that the helper goes on meanwhile
-            fcntl.fcntl(answers_w, fcntl.F_SETPIPE_SZ, ANSWER_PIPE)
-        except OSError:  # above the system's limit (fs.pipe-max-size): the default
-            pass
-        pid = os.fork()
-        if pid == 0:  # the helper
-            status = 1
-            try:
-                signal.signal(signal.SIGINT, signal.SIG_IGN)  # the walk stops it
-                _close_all_but({requests_r, answers_w})
-                _serve(requests_r, answers_w, recognise)
-                status = 0
-            finally:
-                os._exit(status)
-        os.close(requests_r)
-        os.close(answers_w)
-        self.pid = pid
-        self._requests = requests_w
-        self._answers = answers_r
-        self.pending = 0
-        self.broken = False
+        super().__init__(lambda request: _answer(recognise, *request))
 
-    def submit(self, fs_prefix: bytes, prefix: bytes, names: list[bytes]) -> None:
-        self.pending += 1
-        try:
-            _send(self._requests, msgpack.packb([fs_prefix, prefix, names]))
-        except OSError:
-            self.broken = True
+    def submit(self, fs_prefix: bytes, prefix: bytes, names: list[bytes]) -> None:  # type: ignore[override]
+        super().submit([fs_prefix, prefix, names])
 
-    def collect(self) -> list | None:
-        """The answer to the batch submitted, or None if the helper failed
-        (it is not asked again: `broken`)."""
-        assert self.pending
-        self.pending -= 1
-        if self.broken:
-            return None
-        try:
-            answers = msgpack.unpackb(_receive(self._answers, ANSWER_TIMEOUT))
-        except (OSError, EOFError, ValueError, msgpack.UnpackException):
-            answers = None
-        if not isinstance(answers, list):
-            self.broken = True
-            return None
-        return answers
-
-    def close(self) -> None:
-        os.close(self._requests)
-        os.close(self._answers)
-        # It holds nothing that needs a clean end, and may be in the middle
-        # of a batch no one will collect.
-        try:
-            os.kill(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        try:
-            os.waitpid(self.pid, 0)
-        except ChildProcessError:
-            pass
-
-
-def _serve(requests: int, answers: int, recognise: Recognise) -> None:
-    while True:
-        try:
-            fs_prefix, prefix, names = msgpack.unpackb(_receive(requests))
-        except EOFError:
-            return
-        _send(answers, msgpack.packb(_answer(recognise, fs_prefix, prefix, names)))
+    def collect(self) -> list | None:  # type: ignore[override]
+        return super().collect(ANSWER_TIMEOUT)
 
 
 def _answer(recognise: Recognise, fs_prefix: bytes, prefix: bytes, names: list[bytes]) -> list:
@@ -270,42 +192,3 @@ def _answered(
     except (TypeError, ValueError, IndexError, AttributeError):
         return None
     return done if at == len(names) else None
-
-
-def _close_all_but(keep: set[int]) -> None:
-    """Close every inherited descriptor but stdio and `keep`: the parent's
-    pipes to an ssh or a server must see their end when the parent closes
-    them, not when the helper exits."""
-    low = 3
-    for fd in sorted(keep):
-        os.closerange(low, fd)
-        low = fd + 1
-    os.closerange(low, os.sysconf("SC_OPEN_MAX"))
-
-
-def _send(fd: int, data: bytes) -> None:
-    view = memoryview(_LENGTH.pack(len(data)) + data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _receive(fd: int, timeout: float | None = None) -> bytes:
-    """One message; TimeoutError if it has not come whole within `timeout` seconds."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    (length,) = _LENGTH.unpack(_read_exactly(fd, _LENGTH.size, deadline))
-    return _read_exactly(fd, length, deadline)
-
-
-def _read_exactly(fd: int, size: int, deadline: float | None) -> bytes:
-    parts = []
-    while size:
-        if deadline is not None:
-            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
-            if not ready:
-                raise TimeoutError
-        part = os.read(fd, min(size, 1 << 20))
-        if not part:
-            raise EOFError
-        parts.append(part)
-        size -= len(part)
-    return b"".join(parts)

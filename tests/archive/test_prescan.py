@@ -155,6 +155,7 @@ def test_the_helper_holds_nothing_of_the_parent_and_is_gone_after(repo, changed)
         lambda names: [["A", b"", 0, [], [], [], []]] + [None] * (len(names) - 1),
         lambda names: [["", b"", 0, [], [], [], []]] + [None] * len(names),  # an empty run
         lambda names: [[len(names), b"", 0, [], [], [], []]],  # no status letters
+        lambda names: [["X" * len(names), b"", 0, [], [], [b""] * len(names), []]],
         lambda names: "nonsense",
         lambda names: time.sleep(3600),  # stuck: the walk waits ANSWER_TIMEOUT for it
     ],

@@ -179,6 +179,8 @@ def _answered(
                 at += 1
                 continue
             statuses, packed, size, ids, kept, remembered, blobs = entry
+            if not isinstance(statuses, str) or statuses.strip("UAM"):
+                return None
             count = len(statuses)
             run = names[at : at + count]
             unchanged = statuses.count("U")

@@ -417,12 +417,8 @@ class ArchiveCreator:
             return
         status = "M" if known is None and self.files_cache.knows(cache_key) else "A"
         pending = _Pending(item, status, st=st, cache_key=cache_key)
-        fd = _open_for_reading(fs_path)
+        fd, pending.bare = _open_with_metadata(fs_path, st, item)
         try:
-            plain = len(item)
-            read_xattrs(fs_path, item)
-            add_flags(fs_path, st, item, fd)
-            pending.bare = len(item) == plain  # whatever metadata they add, they add keys
             try:
                 if st.st_size <= INLINE_MAX:
                     size = self._read_small(fd, pending, st.st_size)
@@ -530,16 +526,27 @@ class ArchiveCreator:
 def _read_small_file(fs_path: bytes, st: os.stat_result, item: dict) -> tuple[bytes, bool] | None:
     """The content of a small file and whether it is bare (no xattrs, ACLs
     or flags, which go into `item`); None if it changed while read."""
+    fd, bare = _open_with_metadata(fs_path, st, item)
+    try:
+        data = _read_all(fd, st.st_size)
+        after = os.fstat(fd)
+    finally:
+        os.close(fd)
+    return None if _changed(st, after, len(data)) else (data, bare)
+
+
+def _open_with_metadata(fs_path: bytes, st: os.stat_result, item: dict) -> tuple[int, bool]:
+    """The file opened for reading, its xattrs, ACLs and flags in `item`,
+    and whether it is bare (whatever metadata they add, they add keys)."""
     fd = _open_for_reading(fs_path)
     try:
         plain = len(item)
         read_xattrs(fs_path, item)
         add_flags(fs_path, st, item, fd)
-        data = _read_all(fd, st.st_size)
-        after = os.fstat(fd)
-    finally:
+    except BaseException:
         os.close(fd)
-    return None if _changed(st, after, len(data)) else (data, len(item) == plain)
+        raise
+    return fd, len(item) == plain
 
 
 def _read_all(fd: int, expected: int) -> bytes:
